@@ -1,0 +1,241 @@
+// pyrnn._core: the pybind11 module. Converts and checks arguments, releases the GIL and calls
+// the active ISA's kernels. Shapes arrive already checked by pyrnn/layers.py; the checks here
+// are the last line of defence so that no call, however wrong, can reach a kernel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/threads.h"
+#include "dispatch/registry.h"
+
+namespace py = pybind11;
+
+namespace pyrnn {
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+std::string shape_text(const std::vector<index_t>& shape) {
+  std::ostringstream out;
+  out << "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << (shape.size() == 1 ? ",)" : ")");
+  return out.str();
+}
+
+template <typename A>
+void require_shape(const A& array, const std::vector<index_t>& expected, const char* name) {
+  std::vector<index_t> actual(array.shape(), array.shape() + array.ndim());
+  if (actual != expected)
+    throw py::value_error(std::string(name) + ": expected shape " + shape_text(expected) + ", got " +
+                          shape_text(actual));
+}
+
+Cell parse_cell(const std::string& name) {
+  if (name == "lstm") return Cell::lstm;
+  if (name == "gru") return Cell::gru;
+  if (name == "rnn_tanh") return Cell::rnn_tanh;
+  if (name == "rnn_relu") return Cell::rnn_relu;
+  throw py::value_error("cell: expected 'lstm', 'gru', 'rnn_tanh' or 'rnn_relu', got '" + name + "'");
+}
+
+// What a training forward hands to Python: the layer it ran (so backward uses those weights even if
+// the model has changed since) and the recorded activations.
+template <typename T>
+struct Tape {
+  std::shared_ptr<const PackedLayer<T>> layer;
+  LayerTape<T> record;
+};
+
+template <typename T>
+class NativeLayer {
+ public:
+  NativeLayer(const std::string& cell, index_t input_size, index_t hidden_size, index_t proj_size,
+              index_t directions, bool has_bias, const std::vector<Array<T>>& w_ih,
+              const std::vector<Array<T>>& w_hh, const std::vector<Array<T>>& b_ih,
+              const std::vector<Array<T>>& b_hh, const std::vector<Array<T>>& w_hr) {
+    LayerSpec s{parse_cell(cell), input_size, hidden_size, proj_size, directions, has_bias};
+    if (input_size < 1 || hidden_size < 1 || proj_size < 0 || (directions != 1 && directions != 2))
+      throw py::value_error("layer sizes must be positive and directions 1 or 2");
+    if (proj_size > 0 && (s.cell != Cell::lstm || proj_size >= hidden_size))
+      throw py::value_error("proj_size must be 0, or in [1, hidden_size) for an LSTM");
+    const auto count = static_cast<std::size_t>(directions);
+    if (w_ih.size() != count || w_hh.size() != count || (has_bias && (b_ih.size() != count || b_hh.size() != count)) ||
+        (proj_size > 0 && w_hr.size() != count))
+      throw py::value_error("expected one weight array per direction for every parameter");
+    std::vector<DirectionWeights<T>> weights(count);
+    for (std::size_t d = 0; d < count; ++d) {
+      require_shape(w_ih[d], {s.gate_rows(), input_size}, "weight_ih");
+      require_shape(w_hh[d], {s.gate_rows(), s.out_size()}, "weight_hh");
+      weights[d] = {w_ih[d].data(), w_hh[d].data(), nullptr, nullptr, nullptr};
+      if (has_bias) {
+        require_shape(b_ih[d], {s.gate_rows()}, "bias_ih");
+        require_shape(b_hh[d], {s.gate_rows()}, "bias_hh");
+        weights[d].b_ih = b_ih[d].data();
+        weights[d].b_hh = b_hh[d].data();
+      }
+      if (proj_size > 0) {
+        require_shape(w_hr[d], {proj_size, hidden_size}, "weight_hr");
+        weights[d].w_hr = w_hr[d].data();
+      }
+    }
+    auto packed = std::make_shared<PackedLayer<T>>();
+    packed->spec = s;
+    packed->isa = &active_isa();
+    fill_plain_weights(*packed, weights.data());
+    kernels_of<T>(*packed->isa).pack(*packed);
+    layer_ = std::move(packed);
+  }
+
+  // -> (y, h_n, c_n or None, tape or None)
+  py::tuple forward(const Array<T>& x, const Array<T>& h0, const std::optional<Array<T>>& c0,
+                    const std::optional<Array<std::int64_t>>& lengths, bool training) const {
+    const LayerSpec& s = layer_->spec;
+    if (x.ndim() != 3) throw py::value_error("x: expected a (T, B, I) array, got ndim " + std::to_string(x.ndim()));
+    const index_t steps = x.shape(0), batch = x.shape(1), D = s.directions;
+    require_shape(x, {steps, batch, s.input_size}, "x");
+    require_shape(h0, {D, batch, s.out_size()}, "h0");
+    if (s.has_cell_state() != c0.has_value()) throw py::value_error("c0: given exactly when the cell is an LSTM");
+    if (c0) require_shape(*c0, {D, batch, s.hidden_size}, "c0");
+    if (lengths) {
+      require_shape(*lengths, {batch}, "lengths");
+      for (index_t b = 0; b < batch; ++b)
+        if (lengths->data()[b] < 0 || lengths->data()[b] > steps)
+          throw py::value_error("lengths: expected values in [0, T=" + std::to_string(steps) + "], got " +
+                                std::to_string(lengths->data()[b]));
+    }
+    Array<T> y({steps, batch, D * s.out_size()}), h_n({D, batch, s.out_size()});
+    std::optional<Array<T>> c_n;
+    if (c0) c_n.emplace(std::vector<index_t>{D, batch, s.hidden_size});
+    std::unique_ptr<Tape<T>> tape;
+    if (training) tape.reset(new Tape<T>{layer_, LayerTape<T>(s, steps, batch)});
+
+    ForwardArgs<T> args;
+    args.steps = steps;
+    args.batch = batch;
+    args.x = x.data();
+    args.h0 = h0.data();
+    args.c0 = c0 ? c0->data() : nullptr;
+    args.lengths = lengths ? lengths->data() : nullptr;
+    args.y = y.mutable_data();
+    args.h_n = h_n.mutable_data();
+    args.c_n = c_n ? c_n->mutable_data() : nullptr;
+    args.threads = num_threads();
+    {
+      py::gil_scoped_release release;
+      kernels_of<T>(*layer_->isa).forward(*layer_, args, tape ? &tape->record : nullptr);
+    }
+    py::object c_out = c_n ? py::object(*c_n) : py::none();
+    py::object tape_out = tape ? py::cast(std::move(tape)) : py::none();
+    return py::make_tuple(y, h_n, c_out, tape_out);
+  }
+
+  const LayerSpec& spec() const { return layer_->spec; }
+
+ private:
+  std::shared_ptr<const PackedLayer<T>> layer_;
+};
+
+// -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih or None, db_hh or None, dw_hr or None)
+template <typename T>
+py::tuple tape_backward(const Tape<T>& tape, const Array<T>& x, const Array<T>& dy,
+                        const std::optional<Array<T>>& dh_n, const std::optional<Array<T>>& dc_n) {
+  const LayerSpec& s = tape.layer->spec;
+  const index_t steps = tape.record.steps, batch = tape.record.batch, D = s.directions;
+  const index_t DGH = D * s.gate_rows(), P = s.proj_size;
+  require_shape(x, {steps, batch, s.input_size}, "x");
+  require_shape(dy, {steps, batch, D * s.out_size()}, "dy");
+  if (dh_n) require_shape(*dh_n, {D, batch, s.out_size()}, "dh_n");
+  if (dc_n) {
+    if (!s.has_cell_state()) throw py::value_error("dc_n: only an LSTM has a cell state");
+    require_shape(*dc_n, {D, batch, s.hidden_size}, "dc_n");
+  }
+  Array<T> dx({steps, batch, s.input_size}), dh0({D, batch, s.out_size()});
+  Array<T> dw_ih({DGH, s.input_size}), dw_hh({DGH, s.out_size()});
+  std::optional<Array<T>> dc0, db_ih, db_hh, dw_hr;
+  if (s.has_cell_state()) dc0.emplace(std::vector<index_t>{D, batch, s.hidden_size});
+  if (s.has_bias) {
+    db_ih.emplace(std::vector<index_t>{DGH});
+    db_hh.emplace(std::vector<index_t>{DGH});
+  }
+  if (P > 0) dw_hr.emplace(std::vector<index_t>{D * P, s.hidden_size});
+
+  BackwardArgs<T> args;
+  args.x = x.data();
+  args.dy = dy.data();
+  args.dh_n = dh_n ? dh_n->data() : nullptr;
+  args.dc_n = dc_n ? dc_n->data() : nullptr;
+  args.dx = dx.mutable_data();
+  args.dh0 = dh0.mutable_data();
+  args.dc0 = dc0 ? dc0->mutable_data() : nullptr;
+  args.dw_ih = dw_ih.mutable_data();
+  args.dw_hh = dw_hh.mutable_data();
+  args.db_ih = db_ih ? db_ih->mutable_data() : nullptr;
+  args.db_hh = db_hh ? db_hh->mutable_data() : nullptr;
+  args.dw_hr = dw_hr ? dw_hr->mutable_data() : nullptr;
+  args.threads = num_threads();
+  {
+    py::gil_scoped_release release;
+    kernels_of<T>(*tape.layer->isa).backward(*tape.layer, tape.record, args);
+  }
+  const auto or_none = [](const std::optional<Array<T>>& a) { return a ? py::object(*a) : py::object(py::none()); };
+  return py::make_tuple(dx, dh0, or_none(dc0), dw_ih, dw_hh, or_none(db_ih), or_none(db_hh), or_none(dw_hr));
+}
+
+template <typename T>
+void bind_dtype(py::module_& m, const char* suffix) {
+  py::class_<Tape<T>>(m, (std::string("Tape") + suffix).c_str(),
+                      "What a training forward of one layer kept for its backward (opaque).")
+      .def_property_readonly("nbytes", [](const Tape<T>& t) { return t.record.nbytes(); })
+      .def("backward", &tape_backward<T>, py::arg("x"), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"));
+
+  py::class_<NativeLayer<T>>(m, (std::string("Layer") + suffix).c_str(),
+                             "One recurrent layer, all directions, with weights packed for the active ISA.")
+      .def(py::init<const std::string&, index_t, index_t, index_t, index_t, bool, const std::vector<Array<T>>&,
+                    const std::vector<Array<T>>&, const std::vector<Array<T>>&, const std::vector<Array<T>>&,
+                    const std::vector<Array<T>>&>(),
+           py::arg("cell"), py::arg("input_size"), py::arg("hidden_size"), py::arg("proj_size"),
+           py::arg("directions"), py::arg("bias"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
+           py::arg("b_hh"), py::arg("w_hr"))
+      .def("forward", &NativeLayer<T>::forward, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
+           py::arg("training"));
+}
+
+}  // namespace
+}  // namespace pyrnn
+
+PYBIND11_MODULE(_core, m) {
+  using namespace pyrnn;
+  m.doc() = "pyrnn native kernels (private; use the pyrnn package).";
+  bind_dtype<float>(m, "F32");
+  bind_dtype<double>(m, "F64");
+
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  });
+  m.def("get_num_threads", &num_threads);
+  m.def("active_isa", [] { return std::string(active_isa().name); });
+  m.def("select_isa", &select_isa, py::arg("name"));
+  m.def("available_isas", &available_isas);
+  m.def("build_info", [] {
+    py::dict info;
+    info["compiler"] = PYRNN_COMPILER;
+    info["openmp"] = PYRNN_OPENMP_VERSION;
+    info["sanitized"] = static_cast<bool>(PYRNN_SANITIZED);
+    info["compiled_isas"] = compiled_isas();
+    info["available_isas"] = available_isas();
+    info["active_isa"] = std::string(active_isa().name);
+    info["max_threads"] = num_threads();
+    return info;
+  });
+  active_isa();  // an invalid PYRNN_ISA fails the import with its message
+}

@@ -1,0 +1,17 @@
+// The per-ISA translation unit. CMakeLists.txt compiles it once per ISA with -DPYRNN_ISA=<isa>
+// and that ISA's flags; it exports the ISA's kernel tables to the registry (registry.cpp).
+// Constant-initialised: no code runs here before the CPU check.
+#include "dispatch/registry.h"
+#include "sequence/layer_backward.h"
+#include "sequence/layer_forward.h"
+#include "sequence/pack.h"
+
+namespace pyrnn::PYRNN_ISA {
+
+extern const SequenceKernels<float> kernels_f32;
+extern const SequenceKernels<double> kernels_f64;
+
+const SequenceKernels<float> kernels_f32 = {pack_layer<float>, layer_forward<float>, layer_backward<float>};
+const SequenceKernels<double> kernels_f64 = {pack_layer<double>, layer_forward<double>, layer_backward<double>};
+
+}  // namespace pyrnn::PYRNN_ISA

@@ -1,0 +1,46 @@
+// The ISA registry: one record per instruction set, in priority order. The first record the CPU
+// supports is chosen once, lazily; PYRNN_ISA=generic|avx2|avx512 forces one (an unknown or
+// unsupported name is an error, never a silent fallback).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "sequence/layer_args.h"
+#include "sequence/packed_layer.h"
+#include "sequence/tape.h"
+
+namespace pyrnn {
+
+template <typename T>
+struct SequenceKernels {
+  // Fills layer.*_panels from the plain weights.
+  void (*pack)(PackedLayer<T>& layer);
+  // One layer, all directions, over the whole sequence; tape == nullptr for inference.
+  void (*forward)(const PackedLayer<T>& layer, const ForwardArgs<T>& args, LayerTape<T>* tape);
+  // BPTT through one layer from its tape; writes every gradient in args.
+  void (*backward)(const PackedLayer<T>& layer, const LayerTape<T>& tape, const BackwardArgs<T>& args);
+};
+
+struct IsaRecord {
+  const char* name;
+  bool (*supported)(const CpuFeatures& cpu);
+  SequenceKernels<float> f32;
+  SequenceKernels<double> f64;
+};
+
+// Per-ISA kernel access for one dtype.
+template <typename T>
+const SequenceKernels<T>& kernels_of(const IsaRecord& isa);
+template <>
+inline const SequenceKernels<float>& kernels_of<float>(const IsaRecord& isa) { return isa.f32; }
+template <>
+inline const SequenceKernels<double>& kernels_of<double>(const IsaRecord& isa) { return isa.f64; }
+
+const IsaRecord& active_isa();                 // chosen on first call (PYRNN_ISA honoured)
+void select_isa(const std::string& name);      // throws std::invalid_argument if unknown/unsupported
+std::vector<std::string> available_isas();     // supported by this CPU, priority order
+std::vector<std::string> compiled_isas();      // all records, priority order
+
+}  // namespace pyrnn
