@@ -17,3 +17,8 @@ set_num_threads = _core.set_num_threads
 get_num_threads = _core.get_num_threads
 active_isa = _core.active_isa
 available_isas = _core.available_isas
+
+from .layers import GRU, LSTM, RNN, Tape  # noqa: E402
+
+__all__ = ["LSTM", "GRU", "RNN", "Tape", "build_info", "set_num_threads", "get_num_threads",
+           "active_isa", "available_isas"]
