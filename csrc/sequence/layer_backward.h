@@ -9,9 +9,27 @@
 // d_pre_h differs from d_pre only for GRU (its n block is scaled by r); otherwise it is d_pre.
 #pragma once
 
-#include "sequence/layer_forward.h"
+#include <cstring>
+
+#include "cells/gru.h"
+#include "cells/lstm.h"
+#include "cells/rnn.h"
+#include "gemm/gemm.h"
+#include "sequence/layer_args.h"
+#include "sequence/packed_layer.h"
+#include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
+
+template <typename T>
+void copy_row(index_t n, const T* src, T* dst) {
+  if (n > 0) std::memcpy(dst, src, sizeof(T) * static_cast<std::size_t>(n));
+}
+
+template <typename T>
+void zero_row(index_t n, T* dst) {
+  if (n > 0) std::memset(static_cast<void*>(dst), 0, sizeof(T) * static_cast<std::size_t>(n));
+}
 
 template <typename T>
 struct BackwardWorkspace {

@@ -1,22 +1,58 @@
-// Packs a layer's weights for this ISA's kernels (per ISA): the transposed copies the products
-// x W_ih^T, h W_hh^T and r W_hr^T read with unit stride. Runs once when weights are set.
+// Packs a layer's weights for this ISA's kernels (per ISA). Runs once when weights are set.
+//   w_ih_panels: W_ih^T with every gate block padded to Hp columns, the B operand of the
+//                all-steps input projection, whose output columns then line up with the unit
+//                blocks of the recurrence.
+//   w_hh_panels: for each direction and unit block of U hidden units, for each k < Hout, the G
+//                gate vectors W_hh[g*H + u][k], u in the block: the fused step kernel streams one
+//                block's panel and finishes that block's gate maths in registers.
+//   w_hr_panels: W_hr^T per direction.
 #pragma once
 
 #include "gemm/gemm.h"
 #include "sequence/packed_layer.h"
+#include "sequence/recurrence.h"
 
 namespace pyrnn::PYRNN_ISA {
 
 template <typename T>
 void pack_layer(PackedLayer<T>& layer) {
   const LayerSpec& s = layer.spec;
-  const index_t D = s.directions, GH = s.gate_rows(), H = s.hidden_size, Hout = s.out_size(),
-                P = s.proj_size, I = s.input_size;
-  layer.w_ih_panels = AlignedBuffer<T>(checked_mul(D * GH, I));
-  transpose(D * GH, I, layer.w_ih.data(), I, layer.w_ih_panels.data(), D * GH);
-  layer.w_hh_panels = AlignedBuffer<T>(checked_mul(D * GH, Hout));
+  const index_t D = s.directions, G = s.gates(), H = s.hidden_size, Hout = s.out_size(), P = s.proj_size,
+                I = s.input_size, GH = s.gate_rows();
+  const index_t U = kUnitBlock<T>, Hp = (H + U - 1) / U * U, blocks = Hp / U;
+  layer.unit_block = U;
+  layer.padded_hidden = Hp;
+
+  layer.w_ih_panels = AlignedBuffer<T>(checked_mul(I, D * G * Hp));
+  layer.w_ih_panels.fill_zero();
+  layer.x_bias = AlignedBuffer<T>(D * G * Hp);
+  layer.x_bias.fill_zero();
+  layer.hn_bias = AlignedBuffer<T>(D * Hp);
+  layer.hn_bias.fill_zero();
+  for (index_t d = 0; d < D; ++d) {
+    for (index_t g = 0; g < G; ++g) {
+      for (index_t u = 0; u < H; ++u) {
+        const index_t src_row = d * GH + g * H + u, dst_col = (d * G + g) * Hp + u;
+        for (index_t i = 0; i < I; ++i)
+          layer.w_ih_panels.data()[i * D * G * Hp + dst_col] = layer.w_ih.data()[src_row * I + i];
+        if (s.has_bias) layer.x_bias.data()[dst_col] = layer.input_bias.data()[src_row];
+      }
+    }
+    if (s.has_bias && s.cell == Cell::gru)
+      for (index_t u = 0; u < H; ++u) layer.hn_bias.data()[d * Hp + u] = layer.hidden_bias.data()[d * H + u];
+  }
+
+  layer.w_hh_panels = AlignedBuffer<T>(checked_mul(checked_mul(D * blocks, Hout), G * U));
+  layer.w_hh_panels.fill_zero();
   for (index_t d = 0; d < D; ++d)
-    transpose(GH, Hout, layer.w_hh.data() + d * GH * Hout, Hout, layer.w_hh_panels.data() + d * Hout * GH, GH);
+    for (index_t block = 0; block < blocks; ++block) {
+      T* panel = layer.w_hh_panels.data() + (d * blocks + block) * Hout * G * U;
+      for (index_t k = 0; k < Hout; ++k)
+        for (index_t g = 0; g < G; ++g)
+          for (index_t lane = 0; lane < U && block * U + lane < H; ++lane)
+            panel[(k * G + g) * U + lane] = layer.w_hh.data()[(d * GH + g * H + block * U + lane) * Hout + k];
+    }
+
   if (P > 0) {
     layer.w_hr_panels = AlignedBuffer<T>(checked_mul(D * P, H));
     for (index_t d = 0; d < D; ++d)

@@ -6,7 +6,7 @@
 // Biases folded for the all-steps input projection:
 //   input_bias  (D*G*H) = b_ih + b_hh, except GRU's n block, which gets b_in only;
 //   hidden_bias (D*H)   = GRU's b_hn, added inside r * (W_hn h + b_hn); empty otherwise.
-// The ISA that packed the layer fills the *_panels copies in its own micro-kernel layout.
+// The ISA that packed the layer fills the *_panels copies in the layout of its kernels.
 #pragma once
 
 #include <cstring>
@@ -29,10 +29,15 @@ struct PackedLayer {
   AlignedBuffer<T> input_bias;
   AlignedBuffer<T> hidden_bias;
 
-  // Filled by the ISA's pack(): W^T copies, (I, D*G*H), D x (Hout, G*H) and D x (H, P).
-  AlignedBuffer<T> w_ih_panels;
-  AlignedBuffer<T> w_hh_panels;
-  AlignedBuffer<T> w_hr_panels;
+  // Filled by the ISA's pack() (sequence/pack.h). U = hidden units per vector, Hp = H rounded
+  // up to a multiple of U; padding holds zeros, so padded units stay 0 and are never read.
+  index_t unit_block = 0;           // U
+  index_t padded_hidden = 0;        // Hp
+  AlignedBuffer<T> w_ih_panels;     // (I, D*G*Hp): W_ih^T, each gate block padded to Hp columns
+  AlignedBuffer<T> x_bias;          // (D*G*Hp): input_bias, padded likewise
+  AlignedBuffer<T> w_hh_panels;     // D x (Hp/U) x Hout x G x U: per unit block, per k, G gate vectors
+  AlignedBuffer<T> hn_bias;         // (D*Hp): GRU's b_hn, padded (zeros without bias)
+  AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T
 };
 
 // One direction's weights as given by the user (PyTorch's shapes, row-major). Biases and w_hr may

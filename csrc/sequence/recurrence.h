@@ -1,0 +1,379 @@
+// The forward recurrence of one layer, fused and weight-stationary (per ISA).
+//
+// Each step computes, per batch row b and block of U hidden units, the G gate pre-activations
+//   acc = x_proj[t, b] + bias + h[b] W_hh^T       (GRU's n gate: b_hn + h W_hn^T, kept apart)
+// as U-wide vectors, accumulating over k in registers from the unit block's panel (pack.h),
+// and applies the cell maths to those registers at once: no separate pass over the gates.
+// Every output element is one FMA chain over k = 0 .. Hout-1 from the same initial value,
+// whatever the batch size, the row tiling or the thread count, so results are bitwise the same
+// for any thread count and for a sequence alone or inside a batch.
+//
+// Threading: each thread owns a fixed range of unit blocks (with all G gates of those units)
+// for the whole sequence, so its slice of the packed W_hh stays in its own cache; the state h
+// is double-buffered and the threads meet at one barrier per step (two with a projection,
+// whose output slice each thread computes after the first). With two directions and at least
+// two threads, each direction runs on its own group of threads, concurrently.
+//
+// Rows at t >= length keep their state and write zeros to y. State layout: h (B, hs) with
+// hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
+#pragma once
+
+#include <omp.h>
+
+#include "common/spin_barrier.h"
+#include "math/activations.h"
+#include "sequence/layer_args.h"
+#include "sequence/packed_layer.h"
+#include "sequence/tape.h"
+
+namespace pyrnn::PYRNN_ISA {
+
+#if defined(__AVX512F__)
+inline constexpr index_t kVectorBytes = 64;
+#elif defined(__AVX2__)
+inline constexpr index_t kVectorBytes = 32;
+#else
+inline constexpr index_t kVectorBytes = 16;
+#endif
+
+template <typename T>
+inline constexpr index_t kUnitBlock = kVectorBytes / static_cast<index_t>(sizeof(T));
+
+template <typename T>
+struct LanesOf;
+template <>
+struct LanesOf<float> {
+  typedef float type __attribute__((vector_size(kVectorBytes)));
+};
+template <>
+struct LanesOf<double> {
+  typedef double type __attribute__((vector_size(kVectorBytes)));
+};
+template <typename T>
+using Lanes = typename LanesOf<T>::type;
+
+template <typename T>
+inline Lanes<T> load_lanes(const T* p) {
+  Lanes<T> v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <typename T>
+inline void store_lanes(T* p, Lanes<T> v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// Stores the first n <= U lanes.
+template <typename T>
+inline void store_first_lanes(T* p, Lanes<T> v, index_t n) {
+  if (n == kUnitBlock<T>) store_lanes(p, v);
+  else __builtin_memcpy(p, &v, sizeof(T) * static_cast<std::size_t>(n));
+}
+
+template <typename T>
+inline Lanes<T> broadcast(T x) {
+  return Lanes<T>{} + x;
+}
+
+template <typename T>
+inline Lanes<T> sigmoid_lanes(Lanes<T> x) {
+  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = sigmoid(x[i]);
+  return x;
+}
+
+template <typename T>
+inline Lanes<T> tanh_lanes(Lanes<T> x) {
+  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = tanh_(x[i]);
+  return x;
+}
+
+template <typename T>
+inline Lanes<T> relu_lanes(Lanes<T> x) {
+  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = relu(x[i]);
+  return x;
+}
+
+// Everything one step of one direction reads and writes.
+template <typename T>
+struct StepContext {
+  const PackedLayer<T>* layer;
+  index_t t, batch, hs;                // time step, B, row stride of h
+  const std::int64_t* lengths;         // nullptr: all rows valid
+  const T* x_proj;                     // (B, D*G*Hp) at step t, this direction's columns from +d*G*Hp
+  const T* x_bias;                     // (G*Hp) this direction
+  const T* hn_bias;                    // (Hp) this direction
+  const T* panels;                     // this direction's w_hh_panels
+  const T* h_cur;                      // (B, hs)
+  T* h_next;                           // (B, hs)
+  T* c;                                // (B, Hp), LSTM
+  T* r;                                // (B, Hp), LSTM with projection
+  T* y;                                // (B, D*Hout) at step t, this direction's columns from +d*Hout
+  index_t y_stride;                    // D*Hout
+  LayerTape<T>* tape;                  // nullptr for inference
+  index_t tape_row0, direction;        // t*B; d
+};
+
+template <typename T>
+inline bool row_valid(const StepContext<T>& s, index_t b) {
+  return s.lengths == nullptr || s.t < s.lengths[b];
+}
+
+template <Cell kCell>
+inline constexpr index_t kGates = kCell == Cell::lstm ? 4 : (kCell == Cell::gru ? 3 : 1);
+
+// The cell maths on one row's accumulators for one unit block (units u0 .. u0+n-1 are real).
+template <typename T, Cell kCell>
+inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<T>* acc) {
+  const PackedLayer<T>& L = *s.layer;
+  const LayerSpec& spec = L.spec;
+  const index_t H = spec.hidden_size, Hp = L.padded_hidden, D = spec.directions, d = s.direction;
+  const index_t n = H - u0 < kUnitBlock<T> ? H - u0 : kUnitBlock<T>;
+  const bool projected = spec.proj_size > 0;
+  const bool valid = row_valid(s, b);
+  const index_t tape_row = s.tape_row0 + b;
+  T* y_row = s.y + b * s.y_stride + u0;
+  // The state this block reads; with a projection, h has P columns and project_step owns it.
+  const Lanes<T> h_prev = projected ? Lanes<T>{} : load_lanes(s.h_cur + b * s.hs + u0);
+  if (s.tape != nullptr && !projected)
+    store_first_lanes(s.tape->h_prev.data() + tape_row * D * H + d * H + u0, h_prev, n);
+
+  if constexpr (kCell == Cell::lstm) {
+    T* c_row = s.c + b * Hp + u0;
+    const Lanes<T> c_prev = load_lanes(c_row);
+    const index_t tape_offset = tape_row * D * H + d * H + u0;
+    if (s.tape != nullptr) store_first_lanes(s.tape->c_prev.data() + tape_offset, c_prev, n);
+    if (!valid) {
+      if (!projected) {
+        store_lanes(s.h_next + b * s.hs + u0, h_prev);
+        store_first_lanes(y_row, Lanes<T>{}, n);
+      }
+      return;
+    }
+    const Lanes<T> i = sigmoid_lanes<T>(acc[0]), f = sigmoid_lanes<T>(acc[1]), g = tanh_lanes<T>(acc[2]),
+                   o = sigmoid_lanes<T>(acc[3]);
+    const Lanes<T> c_new = f * c_prev + i * g;
+    const Lanes<T> out = o * tanh_lanes<T>(c_new);
+    store_lanes(c_row, c_new);
+    if (projected) {
+      store_lanes(s.r + b * Hp + u0, out);
+    } else {
+      store_lanes(s.h_next + b * s.hs + u0, out);
+      store_first_lanes(y_row, out, n);
+    }
+    if (s.tape != nullptr) {
+      T* gates = s.tape->gates.data() + tape_row * D * 4 * H + d * 4 * H + u0;
+      store_first_lanes(gates, i, n);
+      store_first_lanes(gates + H, f, n);
+      store_first_lanes(gates + 2 * H, g, n);
+      store_first_lanes(gates + 3 * H, o, n);
+      store_first_lanes(s.tape->cell.data() + tape_offset, c_new, n);
+      if (projected) store_first_lanes(s.tape->proj_in.data() + tape_offset, out, n);
+    }
+  } else {
+    if (!valid) {
+      store_lanes(s.h_next + b * s.hs + u0, h_prev);
+      store_first_lanes(y_row, Lanes<T>{}, n);
+      return;
+    }
+    Lanes<T> h_new;
+    if constexpr (kCell == Cell::gru) {
+      const T* x_row = s.x_proj + b * D * 3 * Hp + d * 3 * Hp;
+      const Lanes<T> r = sigmoid_lanes<T>(acc[0]), z = sigmoid_lanes<T>(acc[1]);
+      const Lanes<T> x_n = load_lanes(x_row + 2 * Hp + u0) + load_lanes(s.x_bias + 2 * Hp + u0);
+      const Lanes<T> n_gate = tanh_lanes<T>(x_n + r * acc[2]);
+      h_new = (broadcast<T>(1) - z) * n_gate + z * h_prev;
+      if (s.tape != nullptr) {
+        T* gates = s.tape->gates.data() + tape_row * D * 3 * H + d * 3 * H + u0;
+        store_first_lanes(gates, r, n);
+        store_first_lanes(gates + H, z, n);
+        store_first_lanes(gates + 2 * H, n_gate, n);
+        store_first_lanes(s.tape->hidden_lin.data() + tape_row * D * H + d * H + u0, acc[2], n);
+      }
+    } else {
+      h_new = kCell == Cell::rnn_relu ? relu_lanes<T>(acc[0]) : tanh_lanes<T>(acc[0]);
+      if (s.tape != nullptr) store_first_lanes(s.tape->gates.data() + tape_row * D * H + d * H + u0, h_new, n);
+    }
+    store_lanes(s.h_next + b * s.hs + u0, h_new);
+    store_first_lanes(y_row, h_new, n);
+  }
+}
+
+// kRows batch rows from b0 times kBlocks unit blocks from block0: G*kRows*kBlocks accumulators.
+template <typename T, Cell kCell, int kRows, int kBlocks>
+void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
+  constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>;
+  const PackedLayer<T>& L = *s.layer;
+  const index_t Hp = L.padded_hidden, Hout = L.spec.out_size(), row_stride = L.spec.directions * G * Hp;
+  const index_t x_offset = s.direction * G * Hp;
+
+  Lanes<T> acc[kRows][kBlocks][G];
+  const T* panel[kBlocks];
+  for (int jb = 0; jb < kBlocks; ++jb) {
+    const index_t u0 = (block0 + jb) * U;
+    panel[jb] = s.panels + (block0 + jb) * Hout * G * U;
+    for (int r = 0; r < kRows; ++r) {
+      const T* x_row = s.x_proj + (b0 + r) * row_stride + x_offset;
+      for (index_t g = 0; g < G; ++g) {
+        if (kCell == Cell::gru && g == 2) acc[r][jb][g] = load_lanes(s.hn_bias + u0);
+        else acc[r][jb][g] = load_lanes(x_row + g * Hp + u0) + load_lanes(s.x_bias + g * Hp + u0);
+      }
+    }
+  }
+  for (index_t k = 0; k < Hout; ++k) {
+    Lanes<T> w[kBlocks][G];
+    for (int jb = 0; jb < kBlocks; ++jb)
+      for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel[jb] + (k * G + g) * U);
+    for (int r = 0; r < kRows; ++r) {
+      const Lanes<T> hk = broadcast(s.h_cur[(b0 + r) * s.hs + k]);
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) acc[r][jb][g] += hk * w[jb][g];
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int jb = 0; jb < kBlocks; ++jb) cell_epilogue<T, kCell>(s, b0 + r, (block0 + jb) * U, acc[r][jb]);
+}
+
+// Tiling: enough independent accumulator chains to cover the FMA latency, few enough to stay
+// in registers. Any tiling gives the same bits (see the header).
+template <Cell kCell>
+inline constexpr int kBlocksPerTile = kGates<kCell> >= 4 ? 1 : (kGates<kCell> == 3 ? 2 : 4);
+template <Cell kCell>
+inline constexpr int kRowsPerTile = kVectorBytes == 64 ? 24 / (kGates<kCell> * kBlocksPerTile<kCell>)
+                                                       : 12 / (kGates<kCell> * kBlocksPerTile<kCell>);
+
+template <typename T, Cell kCell, int kBlocks>
+void fused_step_rows(const StepContext<T>& s, index_t block0) {
+  constexpr int R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
+  index_t b = 0;
+  for (; b + R <= s.batch; b += R) fused_step_tile<T, kCell, R, kBlocks>(s, b, block0);
+  for (; b < s.batch; ++b) fused_step_tile<T, kCell, 1, kBlocks>(s, b, block0);
+}
+
+template <typename T, Cell kCell>
+void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end) {
+  constexpr int J = kBlocksPerTile<kCell>;
+  index_t block = block_begin;
+  for (; block + J <= block_end; block += J) fused_step_rows<T, kCell, J>(s, block);
+  for (; block < block_end; ++block) fused_step_rows<T, kCell, 1>(s, block);
+}
+
+template <typename T>
+void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end) {
+  switch (s.layer->spec.cell) {
+    case Cell::lstm: fused_step_blocks<T, Cell::lstm>(s, block_begin, block_end); break;
+    case Cell::gru: fused_step_blocks<T, Cell::gru>(s, block_begin, block_end); break;
+    case Cell::rnn_relu: fused_step_blocks<T, Cell::rnn_relu>(s, block_begin, block_end); break;
+    default: fused_step_blocks<T, Cell::rnn_tanh>(s, block_begin, block_end); break;
+  }
+}
+
+// h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
+// length keep h. Also writes y and, with a tape, h_prev for those columns.
+template <typename T>
+void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
+  const PackedLayer<T>& L = *s.layer;
+  const index_t H = L.spec.hidden_size, P = L.spec.proj_size, Hp = L.padded_hidden, D = L.spec.directions;
+  const T* w_hr_t = L.w_hr_panels.data() + s.direction * H * P;
+  for (index_t b = 0; b < s.batch; ++b) {
+    const bool valid = row_valid(s, b);
+    const T* r_row = s.r + b * Hp;
+    T* y_row = s.y + b * s.y_stride;
+    if (s.tape != nullptr)
+      for (index_t p = p_begin; p < p_end; ++p)
+        s.tape->h_prev.data()[(s.tape_row0 + b) * D * P + s.direction * P + p] = s.h_cur[b * P + p];
+    for (index_t p = p_begin; p < p_end; ++p) {
+      T sum = T(0);
+      if (valid)
+        for (index_t u = 0; u < H; ++u) sum += r_row[u] * w_hr_t[u * P + p];
+      s.h_next[b * P + p] = valid ? sum : s.h_cur[b * P + p];
+      y_row[p] = valid ? sum : T(0);
+    }
+  }
+}
+
+// Steps whose work is below this many multiply-adds run on one thread: a barrier costs more.
+inline constexpr double kMinStepWorkPerThread = 48.0 * 1024;
+
+template <typename T>
+void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const T* x_proj, LayerTape<T>* tape) {
+  const LayerSpec& spec = L.spec;
+  const index_t D = spec.directions, G = spec.gates(), Hp = L.padded_hidden, H = spec.hidden_size,
+                P = spec.proj_size, Hout = spec.out_size(), B = a.batch, steps = a.steps;
+  const index_t U = L.unit_block, blocks = Hp / U, hs = P > 0 ? P : Hp;
+
+  AlignedBuffer<T> h(checked_mul(2 * D * B, hs)), c(spec.has_cell_state() ? checked_mul(D * B, Hp) : 0),
+      r(P > 0 ? checked_mul(D * B, Hp) : 0);
+  h.fill_zero();
+  c.fill_zero();
+  for (index_t d = 0; d < D; ++d)
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Hout; ++k) h.data()[(2 * d * B + b) * hs + k] = a.h0[(d * B + b) * Hout + k];
+      if (spec.has_cell_state())
+        for (index_t u = 0; u < H; ++u) c.data()[(d * B + b) * Hp + u] = a.c0[(d * B + b) * H + u];
+    }
+
+  const double step_work = double(B) * double(G * Hp) * double(Hout);
+  int threads = a.threads;
+  while (threads > 1 && step_work * D / threads < kMinStepWorkPerThread) --threads;
+  if (threads > blocks * D) threads = static_cast<int>(blocks * D);
+  if (threads < 1) threads = 1;
+  const int groups = (D == 2 && threads >= 2) ? 2 : 1;
+  SpinBarrier barriers[2];
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int team = omp_get_num_threads();
+    const int group_count = team >= 2 ? groups : 1;
+    const int tid = omp_get_thread_num(), group = tid % group_count;
+    const int group_size = team / group_count, member = tid / group_count;
+#pragma omp single
+    for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
+    // (implicit barrier after single)
+    if (member < group_size) {
+      SpinBarrier& barrier = barriers[group];
+      const index_t block_begin = blocks * member / group_size, block_end = blocks * (member + 1) / group_size;
+      const index_t p_begin = P * member / group_size, p_end = P * (member + 1) / group_size;
+      for (index_t d = group; d < D; d += group_count) {
+        StepContext<T> s;
+        s.layer = &L;
+        s.batch = B;
+        s.hs = hs;
+        s.lengths = a.lengths;
+        s.x_bias = L.x_bias.data() + d * G * Hp;
+        s.hn_bias = L.hn_bias.data() + d * Hp;
+        s.panels = L.w_hh_panels.data() + d * blocks * Hout * G * U;
+        s.c = spec.has_cell_state() ? c.data() + d * B * Hp : nullptr;
+        s.r = P > 0 ? r.data() + d * B * Hp : nullptr;
+        s.y_stride = D * Hout;
+        s.tape = tape;
+        s.direction = d;
+        for (index_t step = 0; step < steps; ++step) {
+          s.t = d == 0 ? step : steps - 1 - step;
+          s.x_proj = x_proj + s.t * B * D * G * Hp;
+          s.h_cur = h.data() + (2 * d + step % 2) * B * hs;
+          s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
+          s.y = a.y + s.t * B * D * Hout + d * Hout;
+          s.tape_row0 = s.t * B;
+          fused_step(s, block_begin, block_end);
+          if (P > 0) {
+            barrier.wait();
+            project_step(s, p_begin, p_end);
+          }
+          barrier.wait();
+        }
+      }
+    }
+  }
+
+  for (index_t d = 0; d < D; ++d) {
+    const T* h_final = h.data() + (2 * d + steps % 2) * B * hs;
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Hout; ++k) a.h_n[(d * B + b) * Hout + k] = h_final[b * hs + k];
+      if (spec.has_cell_state())
+        for (index_t u = 0; u < H; ++u) a.c_n[(d * B + b) * H + u] = c.data()[(d * B + b) * Hp + u];
+    }
+  }
+}
+
+}  // namespace pyrnn::PYRNN_ISA
