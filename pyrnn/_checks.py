@@ -47,6 +47,8 @@ def float_array(value, name, dtype):
 
     Integer, boolean, complex, object and ragged input is refused: a layer's input is data, and
     an integer array is more likely token ids than features."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous:
+        return value  # the common case, and the streaming one: no conversion, no copy
     try:
         array = np.asarray(value)
     except ValueError as exc:

@@ -18,6 +18,12 @@ _NATIVE_LAYER = {np.dtype(np.float32): _core.LayerF32, np.dtype(np.float64): _co
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
+def _stack_states(per_layer, batched):
+    """(D, B, size) arrays of each layer -> (L*D, B, size), or (L*D, size) unbatched."""
+    stacked = per_layer[0] if len(per_layer) == 1 else np.concatenate(per_layer)
+    return stacked if batched else stacked[:, 0]
+
+
 class Tape:
     """What a training forward kept for `backward`: per stacked layer its native record (which
     holds the weights that forward used), its input and the dropout mask applied to its output."""
@@ -191,12 +197,8 @@ class _Recurrent:
             layer_input = y
 
         y = self._to_user_layout(layer_input, batched)
-        h_n = np.concatenate(h_n) if batched else np.concatenate(h_n)[:, 0]
-        if self._cell == "lstm":
-            c_n = np.concatenate(c_n) if batched else np.concatenate(c_n)[:, 0]
-            state = (h_n, c_n)
-        else:
-            state = h_n
+        h_n = _stack_states(h_n, batched)
+        state = (h_n, _stack_states(c_n, batched)) if self._cell == "lstm" else h_n
         tape = Tape(self._config, records, inputs, masks, batched) if training else None
         return y, state, tape
 
@@ -276,10 +278,9 @@ class _Recurrent:
         dparams = {name: grads[name] for name in self._params}
 
         dx = self._to_user_layout(dx, tape._batched)
-        dh0 = np.concatenate(dh0) if tape._batched else np.concatenate(dh0)[:, 0]
+        dh0 = _stack_states(dh0, tape._batched)
         if self._cell == "lstm":
-            dc0 = np.concatenate(dc0) if tape._batched else np.concatenate(dc0)[:, 0]
-            return dx, (dh0, dc0), dparams
+            return dx, (dh0, _stack_states(dc0, tape._batched)), dparams
         return dx, dh0, dparams
 
     def _dy_time_major(self, dy, y_shape, batched):
