@@ -1,52 +1,45 @@
-// GRU gate maths for one batch row of one direction (per ISA). Gate order r, z, n.
-//   r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z)        (x_*: projection with folded biases)
+// GRU gate maths on one vector of hidden units (per ISA). Gate order r, z, n.
+//   r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z)         (x_*: projection with folded biases)
 //   hidden_lin = W_hn h + b_hn;  n = tanh(x_n + r * hidden_lin);  h' = (1 - z) * n + z * h
-// (PyTorch's GRU; ONNX linear_before_reset=1.) Tape: r, z, n (3H) and hidden_lin (H).
+// (PyTorch's GRU; ONNX linear_before_reset=1.) BPTT needs r, z, n, hidden_lin and h.
 #pragma once
 
 #include "math/activations.h"
 
 namespace pyrnn::PYRNN_ISA {
 
-// h: in, the previous state; out, the new one. b_hn may be nullptr (no bias).
 template <typename T>
-void gru_forward_row(index_t H, const T* pre_x, const T* pre_h, const T* b_hn, T* h, T* gates_tape,
-                     T* hidden_lin_tape) {
-  for (index_t j = 0; j < H; ++j) {
-    const T r = sigmoid(pre_x[j] + pre_h[j]);
-    const T z = sigmoid(pre_x[H + j] + pre_h[H + j]);
-    const T hidden_lin = pre_h[2 * H + j] + (b_hn != nullptr ? b_hn[j] : T(0));
-    const T n = tanh_(pre_x[2 * H + j] + r * hidden_lin);
-    const T h_prev = h[j];
-    h[j] = (T(1) - z) * n + z * h_prev;
-    if (gates_tape != nullptr) {
-      gates_tape[j] = r;
-      gates_tape[H + j] = z;
-      gates_tape[2 * H + j] = n;
-      hidden_lin_tape[j] = hidden_lin;
-    }
-  }
+struct GruStep {
+  Lanes<T> r, z, n, h;
+};
+
+// pre: r and z pre-activations and hidden_lin; x_n: the n gate's input side.
+template <typename T>
+inline GruStep<T> gru_forward(const Lanes<T>* pre, Lanes<T> x_n, Lanes<T> h_prev) {
+  GruStep<T> s;
+  s.r = sigmoid_lanes<T>(pre[0]);
+  s.z = sigmoid_lanes<T>(pre[1]);
+  s.n = tanh_lanes<T>(x_n + s.r * pre[2]);
+  s.h = (broadcast<T>(1) - s.z) * s.n + s.z * h_prev;
+  return s;
 }
 
-// dh: in, gradient w.r.t. h'; out, the part of the gradient w.r.t. h that bypasses W_hh (z * dh).
-// d_pre_x: gradient w.r.t. the input-side pre-activations (3H);
-// d_pre_h: w.r.t. the hidden-side ones, W_hh h (3H): equal but for n, which is scaled by r.
+// d_pre_x: gradients of the input-side pre-activations; d_pre_h: of the hidden-side ones
+// (W_hh h + b_hh): equal but for n, scaled by r. Returns the part of the gradient w.r.t. h that
+// bypasses W_hh (z * dh).
 template <typename T>
-void gru_backward_row(index_t H, const T* gates, const T* hidden_lin, const T* h_prev, T* dh, T* d_pre_x,
-                      T* d_pre_h) {
-  for (index_t j = 0; j < H; ++j) {
-    const T r = gates[j], z = gates[H + j], n = gates[2 * H + j];
-    const T dn_pre = dh[j] * (T(1) - z) * (T(1) - n * n);
-    const T dz_pre = dh[j] * (h_prev[j] - n) * z * (T(1) - z);
-    const T dr_pre = dn_pre * hidden_lin[j] * r * (T(1) - r);
-    d_pre_x[j] = dr_pre;
-    d_pre_x[H + j] = dz_pre;
-    d_pre_x[2 * H + j] = dn_pre;
-    d_pre_h[j] = dr_pre;
-    d_pre_h[H + j] = dz_pre;
-    d_pre_h[2 * H + j] = dn_pre * r;
-    dh[j] = dh[j] * z;
-  }
+inline Lanes<T> gru_backward(const Lanes<T>* gates, Lanes<T> hidden_lin, Lanes<T> h_prev, Lanes<T> dh,
+                             Lanes<T>* d_pre_x, Lanes<T>* d_pre_h) {
+  const Lanes<T> one = broadcast<T>(1);
+  const Lanes<T> r = gates[0], z = gates[1], n = gates[2];
+  const Lanes<T> dn_pre = dh * (one - z) * (one - n * n);
+  const Lanes<T> dz_pre = dh * (h_prev - n) * z * (one - z);
+  const Lanes<T> dr_pre = dn_pre * hidden_lin * r * (one - r);
+  d_pre_x[0] = d_pre_h[0] = dr_pre;
+  d_pre_x[1] = d_pre_h[1] = dz_pre;
+  d_pre_x[2] = dn_pre;
+  d_pre_h[2] = dn_pre * r;
+  return dh * z;
 }
 
 }  // namespace pyrnn::PYRNN_ISA

@@ -1,8 +1,9 @@
-// LSTM gate maths for one batch row of one direction (per ISA). Gate order i, f, g, o.
-//   pre = x-projection (biases folded) + W_hh h, (4H)
-//   i, f, o = sigmoid(pre), g = tanh(pre); c' = f*c + i*g; r = o*tanh(c')
-// r is h' without projection, the input of W_hr with it.
-// Tape (training only): the activated gates (4H) and c' (H).
+// LSTM gate maths on one vector of hidden units (per ISA). Gate order i, f, g, o.
+//   forward:  i, f, o = sigmoid(pre), g = tanh(pre); c' = f*c + i*g; r = o*tanh(c')
+//             (r is h' without projection, the input of W_hr with it)
+//   backward: from dr (w.r.t. r) and dc (w.r.t. c', from the later step), the gradients of the
+//             four pre-activations and of c. Needs i, f, g, o, tanh(c') and c: the tape keeps
+//             tanh(c') rather than c', so BPTT evaluates no transcendental function.
 #pragma once
 
 #include "math/activations.h"
@@ -10,38 +11,36 @@
 namespace pyrnn::PYRNN_ISA {
 
 template <typename T>
-void lstm_forward_row(index_t H, const T* pre_x, const T* pre_h, T* c, T* r, T* gates_tape, T* cell_tape) {
-  for (index_t j = 0; j < H; ++j) {
-    const T i = sigmoid(pre_x[j] + pre_h[j]);
-    const T f = sigmoid(pre_x[H + j] + pre_h[H + j]);
-    const T g = tanh_(pre_x[2 * H + j] + pre_h[2 * H + j]);
-    const T o = sigmoid(pre_x[3 * H + j] + pre_h[3 * H + j]);
-    c[j] = f * c[j] + i * g;
-    r[j] = o * tanh_(c[j]);
-    if (gates_tape != nullptr) {
-      gates_tape[j] = i;
-      gates_tape[H + j] = f;
-      gates_tape[2 * H + j] = g;
-      gates_tape[3 * H + j] = o;
-      cell_tape[j] = c[j];
-    }
-  }
+struct LstmStep {
+  Lanes<T> i, f, g, o, c, tanh_c, r;
+};
+
+template <typename T>
+inline LstmStep<T> lstm_forward(const Lanes<T>* pre, Lanes<T> c_prev) {
+  LstmStep<T> s;
+  s.i = sigmoid_lanes<T>(pre[0]);
+  s.f = sigmoid_lanes<T>(pre[1]);
+  s.g = tanh_lanes<T>(pre[2]);
+  s.o = sigmoid_lanes<T>(pre[3]);
+  s.c = s.f * c_prev + s.i * s.g;
+  s.tanh_c = tanh_lanes<T>(s.c);
+  s.r = s.o * s.tanh_c;
+  return s;
 }
 
-// dr: gradient w.r.t. r; dc: in, gradient w.r.t. c' from the later step; out, w.r.t. c.
-// d_pre: gradient w.r.t. the pre-activations (4H).
+// d_pre[0..3]: gradients of the pre-activations; returns the gradient w.r.t. c (the previous
+// step's cell state).
 template <typename T>
-void lstm_backward_row(index_t H, const T* gates, const T* cell, const T* c_prev, const T* dr, T* dc, T* d_pre) {
-  for (index_t j = 0; j < H; ++j) {
-    const T i = gates[j], f = gates[H + j], g = gates[2 * H + j], o = gates[3 * H + j];
-    const T tc = tanh_(cell[j]);
-    const T dc_total = dc[j] + dr[j] * o * (T(1) - tc * tc);
-    d_pre[j] = dc_total * g * i * (T(1) - i);
-    d_pre[H + j] = dc_total * c_prev[j] * f * (T(1) - f);
-    d_pre[2 * H + j] = dc_total * i * (T(1) - g * g);
-    d_pre[3 * H + j] = dr[j] * tc * o * (T(1) - o);
-    dc[j] = dc_total * f;
-  }
+inline Lanes<T> lstm_backward(const Lanes<T>* gates, Lanes<T> tanh_c, Lanes<T> c_prev, Lanes<T> dr, Lanes<T> dc,
+                              Lanes<T>* d_pre) {
+  const Lanes<T> one = broadcast<T>(1);
+  const Lanes<T> i = gates[0], f = gates[1], g = gates[2], o = gates[3];
+  const Lanes<T> dc_total = dc + dr * o * (one - tanh_c * tanh_c);
+  d_pre[0] = dc_total * g * i * (one - i);
+  d_pre[1] = dc_total * c_prev * f * (one - f);
+  d_pre[2] = dc_total * i * (one - g * g);
+  d_pre[3] = dr * tanh_c * o * (one - o);
+  return dc_total * f;
 }
 
 }  // namespace pyrnn::PYRNN_ISA

@@ -1,5 +1,5 @@
-// Elman RNN maths for one batch row of one direction (per ISA): h' = act(x-projection + W_hh h),
-// act = tanh or relu. Tape: h' itself (both derivatives are functions of it).
+// Elman RNN maths on one vector of hidden units (per ISA): h' = act(pre), act = tanh or relu.
+// Both derivatives are functions of h', which is all BPTT needs.
 #pragma once
 
 #include "math/activations.h"
@@ -7,19 +7,19 @@
 namespace pyrnn::PYRNN_ISA {
 
 template <typename T>
-void rnn_forward_row(bool use_relu, index_t H, const T* pre_x, const T* pre_h, T* h, T* gates_tape) {
-  for (index_t j = 0; j < H; ++j) {
-    const T pre = pre_x[j] + pre_h[j];
-    h[j] = use_relu ? relu(pre) : tanh_(pre);
-    if (gates_tape != nullptr) gates_tape[j] = h[j];
-  }
+inline Lanes<T> rnn_forward(bool use_relu, Lanes<T> pre) {
+  return use_relu ? relu_lanes<T>(pre) : tanh_lanes<T>(pre);
 }
 
-// dh: gradient w.r.t. h'; d_pre: w.r.t. the pre-activation.
+// The gradient of the pre-activation from dh and h'.
 template <typename T>
-void rnn_backward_row(bool use_relu, index_t H, const T* h_next, const T* dh, T* d_pre) {
-  for (index_t j = 0; j < H; ++j)
-    d_pre[j] = use_relu ? (h_next[j] > T(0) ? dh[j] : T(0)) : dh[j] * (T(1) - h_next[j] * h_next[j]);
+inline Lanes<T> rnn_backward(bool use_relu, Lanes<T> h_next, Lanes<T> dh) {
+  if (use_relu) {
+    Lanes<T> d = dh;
+    for (index_t i = 0; i < kUnitBlock<T>; ++i) d[i] = h_next[i] > T(0) ? dh[i] : T(0);
+    return d;
+  }
+  return dh * (broadcast<T>(1) - h_next * h_next);
 }
 
 }  // namespace pyrnn::PYRNN_ISA

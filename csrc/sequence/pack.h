@@ -6,6 +6,8 @@
 //                gate vectors W_hh[g*H + u][k], u in the block: the fused step kernel streams one
 //                block's panel and finishes that block's gate maths in registers.
 //   w_hr_panels: W_hr^T per direction.
+//   w_hh_backward, w_hr_backward: W_hh and W_hr with columns padded to Hp, read a unit block at
+//                a time by the backward recurrence.
 #pragma once
 
 #include "gemm/gemm.h"
@@ -53,6 +55,19 @@ void pack_layer(PackedLayer<T>& layer) {
             panel[(k * G + g) * U + lane] = layer.w_hh.data()[(d * GH + g * H + block * U + lane) * Hout + k];
     }
 
+  const auto pad_columns = [](index_t rows, index_t cols, index_t padded, const T* src, T* dst) {
+    for (index_t row = 0; row < rows; ++row)
+      for (index_t col = 0; col < cols; ++col) dst[row * padded + col] = src[row * cols + col];
+  };
+  if (P == 0) {
+    layer.w_hh_backward = AlignedBuffer<T>(checked_mul(D * GH, Hp));
+    layer.w_hh_backward.fill_zero();
+    pad_columns(D * GH, H, Hp, layer.w_hh.data(), layer.w_hh_backward.data());
+  } else {
+    layer.w_hr_backward = AlignedBuffer<T>(checked_mul(D * P, Hp));
+    layer.w_hr_backward.fill_zero();
+    pad_columns(D * P, H, Hp, layer.w_hr.data(), layer.w_hr_backward.data());
+  }
   if (P > 0) {
     layer.w_hr_panels = AlignedBuffer<T>(checked_mul(D * P, H));
     for (index_t d = 0; d < D; ++d)

@@ -38,6 +38,8 @@ struct PackedLayer {
   AlignedBuffer<T> w_hh_panels;     // D x (Hp/U) x Hout x G x U: per unit block, per k, G gate vectors
   AlignedBuffer<T> hn_bias;         // (D*Hp): GRU's b_hn, padded (zeros without bias)
   AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T
+  AlignedBuffer<T> w_hh_backward;   // D x (G*H, Hp): W_hh, columns padded (no projection only)
+  AlignedBuffer<T> w_hr_backward;   // D x (P, Hp): W_hr, columns padded (projection only)
 };
 
 // One direction's weights as given by the user (PyTorch's shapes, row-major). Biases and w_hr may

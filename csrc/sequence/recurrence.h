@@ -20,79 +20,15 @@
 
 #include <omp.h>
 
+#include "cells/gru.h"
+#include "cells/lstm.h"
+#include "cells/rnn.h"
 #include "common/spin_barrier.h"
-#include "math/activations.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
 #include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
-
-#if defined(__AVX512F__)
-inline constexpr index_t kVectorBytes = 64;
-#elif defined(__AVX2__)
-inline constexpr index_t kVectorBytes = 32;
-#else
-inline constexpr index_t kVectorBytes = 16;
-#endif
-
-template <typename T>
-inline constexpr index_t kUnitBlock = kVectorBytes / static_cast<index_t>(sizeof(T));
-
-template <typename T>
-struct LanesOf;
-template <>
-struct LanesOf<float> {
-  typedef float type __attribute__((vector_size(kVectorBytes)));
-};
-template <>
-struct LanesOf<double> {
-  typedef double type __attribute__((vector_size(kVectorBytes)));
-};
-template <typename T>
-using Lanes = typename LanesOf<T>::type;
-
-template <typename T>
-inline Lanes<T> load_lanes(const T* p) {
-  Lanes<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-template <typename T>
-inline void store_lanes(T* p, Lanes<T> v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
-
-// Stores the first n <= U lanes.
-template <typename T>
-inline void store_first_lanes(T* p, Lanes<T> v, index_t n) {
-  if (n == kUnitBlock<T>) store_lanes(p, v);
-  else __builtin_memcpy(p, &v, sizeof(T) * static_cast<std::size_t>(n));
-}
-
-template <typename T>
-inline Lanes<T> broadcast(T x) {
-  return Lanes<T>{} + x;
-}
-
-template <typename T>
-inline Lanes<T> sigmoid_lanes(Lanes<T> x) {
-  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = sigmoid(x[i]);
-  return x;
-}
-
-template <typename T>
-inline Lanes<T> tanh_lanes(Lanes<T> x) {
-  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = tanh_(x[i]);
-  return x;
-}
-
-template <typename T>
-inline Lanes<T> relu_lanes(Lanes<T> x) {
-  for (index_t i = 0; i < kUnitBlock<T>; ++i) x[i] = relu(x[i]);
-  return x;
-}
 
 // Everything one step of one direction reads and writes.
 template <typename T>
@@ -150,11 +86,9 @@ inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<
       }
       return;
     }
-    const Lanes<T> i = sigmoid_lanes<T>(acc[0]), f = sigmoid_lanes<T>(acc[1]), g = tanh_lanes<T>(acc[2]),
-                   o = sigmoid_lanes<T>(acc[3]);
-    const Lanes<T> c_new = f * c_prev + i * g;
-    const Lanes<T> out = o * tanh_lanes<T>(c_new);
-    store_lanes(c_row, c_new);
+    const LstmStep<T> step = lstm_forward<T>(acc, c_prev);
+    store_lanes(c_row, step.c);
+    const Lanes<T> out = step.r;
     if (projected) {
       store_lanes(s.r + b * Hp + u0, out);
     } else {
@@ -163,11 +97,11 @@ inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<
     }
     if (s.tape != nullptr) {
       T* gates = s.tape->gates.data() + tape_row * D * 4 * H + d * 4 * H + u0;
-      store_first_lanes(gates, i, n);
-      store_first_lanes(gates + H, f, n);
-      store_first_lanes(gates + 2 * H, g, n);
-      store_first_lanes(gates + 3 * H, o, n);
-      store_first_lanes(s.tape->cell.data() + tape_offset, c_new, n);
+      store_first_lanes(gates, step.i, n);
+      store_first_lanes(gates + H, step.f, n);
+      store_first_lanes(gates + 2 * H, step.g, n);
+      store_first_lanes(gates + 3 * H, step.o, n);
+      store_first_lanes(s.tape->tanh_cell.data() + tape_offset, step.tanh_c, n);
       if (projected) store_first_lanes(s.tape->proj_in.data() + tape_offset, out, n);
     }
   } else {
@@ -179,19 +113,18 @@ inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<
     Lanes<T> h_new;
     if constexpr (kCell == Cell::gru) {
       const T* x_row = s.x_proj + b * D * 3 * Hp + d * 3 * Hp;
-      const Lanes<T> r = sigmoid_lanes<T>(acc[0]), z = sigmoid_lanes<T>(acc[1]);
       const Lanes<T> x_n = load_lanes(x_row + 2 * Hp + u0) + load_lanes(s.x_bias + 2 * Hp + u0);
-      const Lanes<T> n_gate = tanh_lanes<T>(x_n + r * acc[2]);
-      h_new = (broadcast<T>(1) - z) * n_gate + z * h_prev;
+      const GruStep<T> step = gru_forward<T>(acc, x_n, h_prev);
+      h_new = step.h;
       if (s.tape != nullptr) {
         T* gates = s.tape->gates.data() + tape_row * D * 3 * H + d * 3 * H + u0;
-        store_first_lanes(gates, r, n);
-        store_first_lanes(gates + H, z, n);
-        store_first_lanes(gates + 2 * H, n_gate, n);
+        store_first_lanes(gates, step.r, n);
+        store_first_lanes(gates + H, step.z, n);
+        store_first_lanes(gates + 2 * H, step.n, n);
         store_first_lanes(s.tape->hidden_lin.data() + tape_row * D * H + d * H + u0, acc[2], n);
       }
     } else {
-      h_new = kCell == Cell::rnn_relu ? relu_lanes<T>(acc[0]) : tanh_lanes<T>(acc[0]);
+      h_new = rnn_forward<T>(kCell == Cell::rnn_relu, acc[0]);
       if (s.tape != nullptr) store_first_lanes(s.tape->gates.data() + tape_row * D * H + d * H + u0, h_new, n);
     }
     store_lanes(s.h_next + b * s.hs + u0, h_new);

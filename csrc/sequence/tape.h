@@ -4,7 +4,7 @@
 //   gates       (T, B, D*G*H)  post-activation gates: LSTM i,f,g,o; GRU r,z,n; RNN h'
 //   h_prev      (T, B, D*Hout) the state each step read (h0 or the neighbouring step's)
 //   c_prev      (T, B, D*H)    LSTM: cell state each step read
-//   cell        (T, B, D*H)    LSTM: cell state each step wrote
+//   tanh_cell   (T, B, D*H)    LSTM: tanh of the cell state each step wrote
 //   proj_in     (T, B, D*H)    LSTM with projection: o*tanh(c), the input of W_hr
 //   hidden_lin  (T, B, D*H)    GRU: W_hn h + b_hn
 //   lengths     (B)            the sequence lengths the forward used (T for all if none given)
@@ -27,7 +27,7 @@ struct LayerTape {
     h_prev = AlignedBuffer<T>(checked_mul(rows, spec.out_size()));
     if (spec.cell == Cell::lstm) {
       c_prev = AlignedBuffer<T>(checked_mul(rows, spec.hidden_size));
-      cell = AlignedBuffer<T>(checked_mul(rows, spec.hidden_size));
+      tanh_cell = AlignedBuffer<T>(checked_mul(rows, spec.hidden_size));
       if (spec.proj_size > 0) proj_in = AlignedBuffer<T>(checked_mul(rows, spec.hidden_size));
     }
     if (spec.cell == Cell::gru) hidden_lin = AlignedBuffer<T>(checked_mul(rows, spec.hidden_size));
@@ -35,7 +35,7 @@ struct LayerTape {
 
   index_t nbytes() const {
     return static_cast<index_t>(sizeof(T)) *
-               (gates.size() + h_prev.size() + c_prev.size() + cell.size() + proj_in.size() +
+               (gates.size() + h_prev.size() + c_prev.size() + tanh_cell.size() + proj_in.size() +
                 hidden_lin.size()) +
            static_cast<index_t>(sizeof(std::int64_t)) * lengths.size();
   }
@@ -45,7 +45,7 @@ struct LayerTape {
   AlignedBuffer<T> gates;
   AlignedBuffer<T> h_prev;
   AlignedBuffer<T> c_prev;
-  AlignedBuffer<T> cell;
+  AlignedBuffer<T> tanh_cell;
   AlignedBuffer<T> proj_in;
   AlignedBuffer<T> hidden_lin;
   AlignedBuffer<std::int64_t> lengths;

@@ -1,0 +1,270 @@
+// The backward recurrence of one layer (per ISA): BPTT's only sequential part, fused and
+// weight-stationary like the forward (recurrence.h), one direction per thread group.
+//
+// Per step, in the reverse of the direction's processing order, without projection:
+//   A. each thread, for its own unit blocks and every row: dh = carried dh + dy[t]; the cell's
+//      backward (cells/) gives d_pre (the gate pre-activation gradients, kept for every step:
+//      the weight gradients are products over all steps afterwards) and the direct term of dh
+//      that bypasses W_hh (GRU: z*dh; 0 otherwise); LSTM's dc stays in the thread's own units.
+//   barrier
+//   B. each thread, for its own unit blocks: carried dh = direct + d_pre_h W_hh (all G*H rows of
+//      W_hh, its own columns). The next step's A reads only the thread's own units: no barrier.
+// With a projection (LSTM, h' = W_hr r): A0 forms dh for the thread's slice of the P outputs,
+// barrier, A1 maps it through W_hr to dr for the thread's units and runs the cell's backward,
+// barrier, B forms the carried dh for its P slice. Rows at t >= length pass dh and dc through
+// (d_pre = 0, direct = dh). Every element is one chain in fixed order: bitwise the same for any
+// thread count and batch composition.
+#pragma once
+
+#include <omp.h>
+
+#include "cells/gru.h"
+#include "cells/lstm.h"
+#include "cells/rnn.h"
+#include "common/spin_barrier.h"
+#include "sequence/layer_args.h"
+#include "sequence/packed_layer.h"
+#include "sequence/tape.h"
+
+namespace pyrnn::PYRNN_ISA {
+
+// What the backward recurrence writes for the products that follow it.
+template <typename T>
+struct BackwardWorkspace {
+  AlignedBuffer<T> d_pre;    // (T*B, D*G*H): gradients of the input-side pre-activations
+  AlignedBuffer<T> d_pre_h;  // (T*B, D*G*H): hidden-side, GRU only (otherwise d_pre is used)
+  AlignedBuffer<T> dh_proj;  // (T*B, D*P): gradient w.r.t. each step's projected h
+};
+
+template <typename T>
+struct BackStepContext {
+  const PackedLayer<T>* layer;
+  const LayerTape<T>* tape;
+  index_t t, batch, direction;
+  const T* dy;        // (B, D*Hout) at step t
+  T* d_pre;           // workspace rows of step t (ld D*G*H)
+  T* d_pre_h;         // likewise; == d_pre except for GRU
+  T* dh;              // (B, hs) carried gradient w.r.t. h, hs = Hp or P
+  T* dc;              // (B, Hp) LSTM
+  T* direct;          // (B, hs): the part of the next carried dh that bypasses W_hh
+  T* dh_total;        // (B, P): with projection, dh at this step
+  T* dh_proj;         // workspace rows of step t (ld D*P), with projection
+};
+
+template <typename T>
+inline bool back_row_valid(const BackStepContext<T>& s, index_t b) {
+  return s.t < s.tape->lengths.data()[b];
+}
+
+// Phase A (A1 with projection) for one row and unit block.
+template <typename T>
+void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
+  const PackedLayer<T>& L = *s.layer;
+  const LayerSpec& spec = L.spec;
+  const index_t H = spec.hidden_size, Hp = L.padded_hidden, P = spec.proj_size, D = spec.directions;
+  const index_t G = spec.gates(), d = s.direction, U = kUnitBlock<T>;
+  const index_t n = H - u0 < U ? H - u0 : U;
+  const index_t row = s.t * s.batch + b;
+  T* d_pre = s.d_pre + b * D * G * H + d * G * H + u0;
+  T* d_pre_h = s.d_pre_h + b * D * G * H + d * G * H + u0;
+  const bool valid = back_row_valid(s, b);
+
+  Lanes<T> dh;
+  if (P > 0) {  // dr = dh_total W_hr for these units
+    dh = Lanes<T>{};
+    if (valid) {
+      const T* w_hr = L.w_hr_backward.data() + d * P * Hp + u0;
+      for (index_t p = 0; p < P; ++p) dh += broadcast(s.dh_total[b * P + p]) * load_lanes(w_hr + p * Hp);
+    }
+  } else {
+    dh = load_lanes(s.dh + b * Hp + u0);
+    if (valid) dh += load_first_lanes(s.dy + b * D * H + d * H + u0, n);
+  }
+  if (!valid) {
+    for (index_t g = 0; g < G; ++g) {
+      store_first_lanes(d_pre + g * H, Lanes<T>{}, n);
+      if (d_pre_h != d_pre) store_first_lanes(d_pre_h + g * H, Lanes<T>{}, n);
+    }
+    if (P == 0) store_lanes(s.direct + b * Hp + u0, dh);
+    return;
+  }
+  const T* gate_row = s.tape->gates.data() + row * D * G * H + d * G * H + u0;
+  Lanes<T> gates[4], grad[4], grad_h[3];
+  for (index_t g = 0; g < G; ++g) gates[g] = load_first_lanes(gate_row + g * H, n);
+  const index_t offset = row * D * H + d * H + u0;
+  Lanes<T> direct{};
+  switch (spec.cell) {
+    case Cell::lstm: {
+      T* dc = s.dc + b * Hp + u0;
+      const Lanes<T> dc_prev = lstm_backward<T>(gates, load_first_lanes(s.tape->tanh_cell.data() + offset, n),
+                                                load_first_lanes(s.tape->c_prev.data() + offset, n), dh,
+                                                load_lanes(dc), grad);
+      store_lanes(dc, dc_prev);
+      break;
+    }
+    case Cell::gru:
+      direct = gru_backward<T>(gates, load_first_lanes(s.tape->hidden_lin.data() + offset, n),
+                               load_first_lanes(s.tape->h_prev.data() + offset, n), dh, grad, grad_h);
+      for (index_t g = 0; g < 3; ++g) store_first_lanes(d_pre_h + g * H, grad_h[g], n);
+      break;
+    default:
+      grad[0] = rnn_backward<T>(spec.cell == Cell::rnn_relu, gates[0], dh);
+  }
+  for (index_t g = 0; g < G; ++g) store_first_lanes(d_pre + g * H, grad[g], n);
+  if (P == 0) store_lanes(s.direct + b * Hp + u0, direct);
+}
+
+// Phase B without projection: dh[b, block] = direct + d_pre_h[b] W_hh[:, block], kRows rows x
+// kBlocks unit blocks per tile.
+template <typename T, int kRows, int kBlocks>
+void carry_tile(const BackStepContext<T>& s, index_t b0, index_t block0) {
+  const PackedLayer<T>& L = *s.layer;
+  const index_t Hp = L.padded_hidden, GH = L.spec.gate_rows(), ld = L.spec.directions * GH, U = kUnitBlock<T>;
+  const T* w = L.w_hh_backward.data() + s.direction * GH * Hp + block0 * U;
+  const T* d_pre_h = s.d_pre_h + s.direction * GH;
+  Lanes<T> acc[kRows][kBlocks];
+  for (int r = 0; r < kRows; ++r)
+    for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] = load_lanes(s.direct + (b0 + r) * Hp + (block0 + jb) * U);
+  for (index_t j = 0; j < GH; ++j) {
+    Lanes<T> wj[kBlocks];
+    for (int jb = 0; jb < kBlocks; ++jb) wj[jb] = load_lanes(w + j * Hp + jb * U);
+    for (int r = 0; r < kRows; ++r) {
+      const Lanes<T> g = broadcast(d_pre_h[(b0 + r) * ld + j]);
+      for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] += g * wj[jb];
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int jb = 0; jb < kBlocks; ++jb) store_lanes(s.dh + (b0 + r) * Hp + (block0 + jb) * U, acc[r][jb]);
+}
+
+template <typename T, int kBlocks>
+void carry_rows(const BackStepContext<T>& s, index_t block0) {
+  constexpr int R = (kVectorBytes == 64 ? 24 : 12) / kBlocks;
+  index_t b = 0;
+  for (; b + R <= s.batch; b += R) carry_tile<T, R, kBlocks>(s, b, block0);
+  for (; b < s.batch; ++b) carry_tile<T, 1, kBlocks>(s, b, block0);
+}
+
+template <typename T>
+void carry_blocks(const BackStepContext<T>& s, index_t block_begin, index_t block_end) {
+  index_t block = block_begin;
+  for (; block + 4 <= block_end; block += 4) carry_rows<T, 4>(s, block);
+  for (; block < block_end; ++block) carry_rows<T, 1>(s, block);
+}
+
+// With projection. A0: dh_total for outputs [p_begin, p_end) and the dh_proj workspace.
+template <typename T>
+void projected_dh(const BackStepContext<T>& s, index_t p_begin, index_t p_end) {
+  const index_t P = s.layer->spec.proj_size, D = s.layer->spec.directions, d = s.direction;
+  for (index_t b = 0; b < s.batch; ++b) {
+    const bool valid = back_row_valid(s, b);
+    for (index_t p = p_begin; p < p_end; ++p) {
+      const T total = s.dh[b * P + p] + (valid ? s.dy[b * D * P + d * P + p] : T(0));
+      s.dh_total[b * P + p] = total;
+      s.dh_proj[b * D * P + d * P + p] = valid ? total : T(0);
+    }
+  }
+}
+
+// With projection. B: carried dh for outputs [p_begin, p_end) = d_pre W_hh (rows past their
+// length keep dh_total, which is then the carried dh itself).
+template <typename T>
+void projected_carry(const BackStepContext<T>& s, index_t p_begin, index_t p_end) {
+  const index_t P = s.layer->spec.proj_size, GH = s.layer->spec.gate_rows(), ld = s.layer->spec.directions * GH;
+  const T* w_hh = s.layer->w_hh.data() + s.direction * GH * P;
+  for (index_t b = 0; b < s.batch; ++b) {
+    const bool valid = back_row_valid(s, b);
+    const T* d_pre = s.d_pre + b * ld + s.direction * GH;
+    for (index_t p = p_begin; p < p_end; ++p) {
+      T sum = T(0);
+      if (valid)
+        for (index_t j = 0; j < GH; ++j) sum += d_pre[j] * w_hh[j * P + p];
+      s.dh[b * P + p] = valid ? sum : s.dh_total[b * P + p];
+    }
+  }
+}
+
+// Steps whose work is below this many multiply-adds run on one thread: a barrier costs more.
+inline constexpr double kMinBackStepWorkPerThread = 48.0 * 1024;
+
+template <typename T>
+void recurrence_backward(const PackedLayer<T>& L, const LayerTape<T>& tape, const BackwardArgs<T>& a,
+                         BackwardWorkspace<T>& ws) {
+  const LayerSpec& spec = L.spec;
+  const index_t D = spec.directions, H = spec.hidden_size, Hp = L.padded_hidden, P = spec.proj_size,
+                Hout = spec.out_size(), GH = spec.gate_rows(), B = tape.batch, steps = tape.steps;
+  const index_t U = L.unit_block, blocks = Hp / U, hs = P > 0 ? P : Hp;
+
+  AlignedBuffer<T> dh(checked_mul(D * B, hs)), direct(checked_mul(D * B, hs)),
+      dc(spec.has_cell_state() ? checked_mul(D * B, Hp) : 0), dh_total(P > 0 ? checked_mul(D * B, P) : 0);
+  dh.fill_zero();
+  direct.fill_zero();
+  dc.fill_zero();
+  for (index_t d = 0; d < D; ++d)
+    for (index_t b = 0; b < B; ++b) {
+      if (a.dh_n != nullptr)
+        for (index_t k = 0; k < Hout; ++k) dh.data()[(d * B + b) * hs + k] = a.dh_n[(d * B + b) * Hout + k];
+      if (a.dc_n != nullptr)
+        for (index_t u = 0; u < H; ++u) dc.data()[(d * B + b) * Hp + u] = a.dc_n[(d * B + b) * H + u];
+    }
+
+  const double step_work = 2.0 * double(B) * double(GH) * double(Hout);
+  int threads = a.threads;
+  while (threads > 1 && step_work * D / threads < kMinBackStepWorkPerThread) --threads;
+  if (threads > blocks * D) threads = static_cast<int>(blocks * D);
+  if (threads < 1) threads = 1;
+  const int groups = (D == 2 && threads >= 2) ? 2 : 1;
+  SpinBarrier barriers[2];
+  T* d_pre_h_all = spec.cell == Cell::gru ? ws.d_pre_h.data() : ws.d_pre.data();
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int team = omp_get_num_threads();
+    const int group_count = team >= 2 ? groups : 1;
+    const int tid = omp_get_thread_num(), group = tid % group_count;
+    const int group_size = team / group_count, member = tid / group_count;
+#pragma omp single
+    for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
+    if (member < group_size) {
+      SpinBarrier& barrier = barriers[group];
+      const index_t block_begin = blocks * member / group_size, block_end = blocks * (member + 1) / group_size;
+      const index_t p_begin = P * member / group_size, p_end = P * (member + 1) / group_size;
+      for (index_t d = group; d < D; d += group_count) {
+        BackStepContext<T> s;
+        s.layer = &L;
+        s.tape = &tape;
+        s.batch = B;
+        s.direction = d;
+        s.dh = dh.data() + d * B * hs;
+        s.direct = direct.data() + d * B * hs;
+        s.dc = spec.has_cell_state() ? dc.data() + d * B * Hp : nullptr;
+        s.dh_total = P > 0 ? dh_total.data() + d * B * P : nullptr;
+        for (index_t step = steps - 1; step >= 0; --step) {
+          s.t = d == 0 ? step : steps - 1 - step;
+          s.dy = a.dy + s.t * B * D * Hout;
+          s.d_pre = ws.d_pre.data() + s.t * B * D * GH;
+          s.d_pre_h = d_pre_h_all + s.t * B * D * GH;
+          if (P > 0) {
+            s.dh_proj = ws.dh_proj.data() + s.t * B * D * P;
+            projected_dh(s, p_begin, p_end);
+            barrier.wait();
+          }
+          for (index_t block = block_begin; block < block_end; ++block)
+            for (index_t b = 0; b < B; ++b) cell_backward_block(s, b, block * U);
+          barrier.wait();
+          if (P > 0) projected_carry(s, p_begin, p_end);
+          else carry_blocks(s, block_begin, block_end);
+        }
+      }
+    }
+  }
+
+  for (index_t d = 0; d < D; ++d)
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Hout; ++k) a.dh0[(d * B + b) * Hout + k] = dh.data()[(d * B + b) * hs + k];
+      if (spec.has_cell_state())
+        for (index_t u = 0; u < H; ++u) a.dc0[(d * B + b) * H + u] = dc.data()[(d * B + b) * Hp + u];
+    }
+}
+
+}  // namespace pyrnn::PYRNN_ISA
