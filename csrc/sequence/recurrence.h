@@ -83,6 +83,8 @@ inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<
       if (!projected) {
         store_lanes(s.h_next + b * s.hs + u0, h_prev);
         store_first_lanes(y_row, Lanes<T>{}, n);
+      } else if (s.tape != nullptr) {  // read by dW_hr = dH^T R, with dH = 0 here
+        store_first_lanes(s.tape->proj_in.data() + tape_offset, Lanes<T>{}, n);
       }
       return;
     }
