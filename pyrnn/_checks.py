@@ -9,6 +9,8 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def model_dtype(dtype):
+    if dtype is None:  # PyTorch's meaning (the default dtype), not NumPy's (float64)
+        return np.dtype(np.float32)
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -55,7 +57,7 @@ def float_array(value, name, dtype):
         raise TypeError(f"{name}: expected a rectangular floating-point array ({exc})") from exc
     if array.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point array, got dtype {array.dtype}")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.asarray(array, dtype=dtype, order="C")  # keeps 0-d arrays 0-d, unlike ascontiguousarray
 
 
 def require_shape(array, expected, name):

@@ -66,7 +66,11 @@ class _Recurrent:
         self.bidirectional = bool(bidirectional)
         self.dtype = _checks.model_dtype(dtype)
         self._cell = cell
-        self._rng = np.random.default_rng(seed)
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed: expected None, a non-negative integer or a np.random.Generator, "
+                            f"got {seed!r} ({exc})") from exc
         bound = 1.0 / np.sqrt(self.hidden_size)
         self._params = {}
         for name, shape in self._parameter_shapes().items():
@@ -157,7 +161,9 @@ class _Recurrent:
     def forward(self, x, state=None, lengths=None, training=True):
         """-> (y, state, tape). With training=True the tape keeps what `backward` needs and
         dropout applies between layers; with training=False the tape is None."""
-        x = _checks.float_array(x, "x", self.dtype)
+        converted = _checks.float_array(x, "x", self.dtype)
+        borrowed = converted is x or not converted.flags.owndata  # still the caller's memory
+        x = converted
         if x.ndim not in (2, 3):
             raise ValueError(f"x: expected a (T, B, I){' batch_first (B, T, I)' if self.batch_first else ''} "
                              f"or unbatched (T, I) array, got shape {_checks.shape_text(x.shape)}")
@@ -176,6 +182,16 @@ class _Recurrent:
             if not batched:
                 raise ValueError("lengths: only batched input has per-sequence lengths")
             lengths = _checks.lengths_array(lengths, batch, steps)
+
+        if training:
+            # The tape keeps x, so it must not be the caller's memory (which may change before
+            # backward); and its padded steps are zeroed, so that NaN or inf there cannot reach
+            # dW_ih = d_pre^T x through 0 * NaN: padding never enters the maths.
+            if lengths is not None:
+                padded = np.arange(steps)[:, None] >= lengths[None, :]
+                x = np.where(padded[:, :, None], self.dtype.type(0), x)
+            elif borrowed and np.may_share_memory(x, converted):
+                x = x.copy()
 
         D = self._directions
         records, inputs, masks, h_n, c_n = [], [], [], [], []
