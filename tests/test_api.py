@@ -379,10 +379,10 @@ def test_bad_backward_arguments():
             call()
 
 
-def test_set_num_threads_refuses_non_positive():
+def test_set_num_threads_refuses_non_positive_and_absurd_counts():
     previous = pyrnn.get_num_threads()
-    for n in (0, -2):
-        with pytest.raises(ValueError, match=f"expected n >= 1, got {n}"):
+    for n in (0, -2, 10**6):
+        with pytest.raises(ValueError, match=rf"expected 1 <= n <= \d+, got {n}"):
             pyrnn.set_num_threads(n)
         assert pyrnn.get_num_threads() == previous
 

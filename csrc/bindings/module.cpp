@@ -5,6 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -218,9 +221,13 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<float>(m, "F32");
   bind_dtype<double>(m, "F64");
 
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
-    set_num_threads(n);
+  m.def("set_num_threads", [](long long n) {
+    // libgomp aborts the process when it cannot create a thread: refuse absurd counts here.
+    const long long most = std::max(256, 4 * omp_get_num_procs());
+    if (n < 1 || n > most)
+      throw py::value_error("set_num_threads: expected 1 <= n <= " + std::to_string(most) + ", got " +
+                            std::to_string(n));
+    set_num_threads(static_cast<int>(n));
   });
   m.def("get_num_threads", &num_threads);
   m.def("active_isa", [] { return std::string(active_isa().name); });
