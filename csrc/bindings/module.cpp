@@ -18,6 +18,8 @@
 namespace py = pybind11;
 
 namespace pyrnn {
+void bind_gemm_testing(py::module_& m);  // bindings/gemm_testing.cpp
+
 namespace {
 
 template <typename T>
@@ -217,6 +219,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn native kernels (private; use the pyrnn package).";
   bind_dtype<float>(m, "F32");
   bind_dtype<double>(m, "F64");
+  bind_gemm_testing(m);
 
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
