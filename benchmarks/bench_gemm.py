@@ -3,8 +3,9 @@
 GFLOP/s from the analytic count 2*m*n*k; each case is timed interleaved with NumPy in the same
 process at the same thread count (NumPy's BLAS threads are fixed through OPENBLAS_NUM_THREADS /
 OMP_NUM_THREADS in a child process per thread count), median of the repeats after a warm-up.
-With several threads each timed batch is followed by a pause: OpenBLAS's and OpenMP's idle workers
-spin for a while after a call and would otherwise steal the cores of whichever runs next.
+With several threads each timed batch follows a pause and an untimed warm-up batch: OpenBLAS's and
+OpenMP's idle workers spin for a while after a call and would otherwise steal the cores of
+whichever runs next, and a core woken from idle needs a moment to come back to speed.
 
     python benchmarks/bench_gemm.py [--threads 1 2] [--isa avx512] [--repeats 7] [--quick]
 """
@@ -60,12 +61,14 @@ def child(threads, isas, dtypes, repeats, quick, naive_dir):
                 fn()
             for _ in range(repeats):
                 for key, fn in runners.items():
+                    if threads > 1:  # let the previous runner's idle workers park, then re-warm
+                        time.sleep(0.25)
+                        for _ in range(inner):
+                            fn()
                     t0 = time.perf_counter()
                     for _ in range(inner):
                         fn()
                     samples[key].append((time.perf_counter() - t0) / inner)
-                    if threads > 1:
-                        time.sleep(0.25)
             gflops = {key: flops / sorted(v)[len(v) // 2] / 1e9 for key, v in samples.items()}
             rows.append({"case": name, "dtype": np.dtype(dtype).name, "threads": threads, "gflops": gflops})
     print(json.dumps(rows))
