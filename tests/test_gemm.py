@@ -20,20 +20,23 @@ def blocking(isa, dtype):
 
 
 def edge_shapes(cfg):
-    """(name, m, n, k) probing every path and edge of one ISA's blocking."""
+    """(name, m, n, k) probing every path and edge of one ISA's blocking: the streaming path for
+    m <= stream_max_m (row blocks of stream_rows, column chunks of stream_cols) and the packed
+    path above it (MR x NR tiles, KC / MC / NC blocks)."""
     mr, nr, kc, mc, nc = cfg["mr"], cfg["nr"], cfg["kc"], cfg["mc"], cfg["nc"]
+    smax, srows, scols = cfg["stream_max_m"], cfg["stream_rows"], cfg["stream_cols"]
     return [
         ("scalar", 1, 1, 1),
-        ("k1", mr + 1, nr + 1, 1),
-        ("b1_n_tails", 1, 3 * nr + 5, kc + 1),
-        ("b3", 3, 2 * nr - 1, 50),
-        ("b5", 5, nr + 3, 33),
-        ("m_lt_mr", mr - 1, nr, 20),
-        ("m_eq_mr_n_lt_nr", mr, nr - 1, kc),
-        ("m_gt_mr_n_gt_nr_k_gt_kc", mr + 1, nr + 1, kc + 1),
-        ("b29_k_2kc_plus", 29, 2 * nr + 7, 2 * kc + 3),
-        ("b64", 64, 5 * nr + 1, 300),
-        ("n1", 50, 1, 9),
+        ("b1_k1", 1, scols + 3, 1),
+        ("b1_k_gt_kc", 1, 3 * nr + 5, kc + 1),
+        ("b_lt_srows", srows - 1, 2 * nr - 1, 50),
+        ("b_eq_srows_chunk_plus", srows, scols + 1, 33),
+        ("b_gt_srows_k_2kc", srows + 1, scols - 1, 2 * kc + 3),
+        ("b_eq_smax", smax, 5 * nr + 1, 300),
+        ("m_gt_smax_k1", smax + 1, nr + 1, 1),
+        ("m_gt_smax_n_lt_nr", smax + 1, nr - 1, 20),
+        ("m_tiles_plus_1_n_gt_nr_k_gt_kc", (smax // mr + 1) * mr + 1, nr + 1, kc + 1),
+        ("n1", smax + 7, 1, 9),
         ("large_crosses_mc_nc", mc + mr + 3, nc + nr + 1, kc + 5),
     ]
 
@@ -98,7 +101,8 @@ def test_special_values_stay_in_their_row_and_column(isa, dtype):
 def test_threads_give_identical_bits(isa, dtype):
     cfg = blocking(isa, dtype)
     rng = np.random.default_rng(3)
-    shapes = [(1, 777, 600), (4, 1000, 300), (29, 500, 700), (64, 2 * cfg["nr"] * 9 + 5, 513),
+    shapes = [(1, 777, 600), (cfg["stream_rows"] + 3, 1000, 300), (cfg["stream_max_m"], 500, cfg["kc"] + 9),
+              (cfg["stream_max_m"] + 1, 2 * cfg["nr"] * 9 + 5, 513),
               (4 * 2 * cfg["mr"] + 5, 300, cfg["kc"] * 2 + 1), (300, cfg["nc"] + 70, 200)]
     for m, n, k in shapes:
         for transpose_a in (False, True):
@@ -109,14 +113,17 @@ def test_threads_give_identical_bits(isa, dtype):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_small_batch_paths_agree_bitwise(isa):
-    # The streaming (smallest m), direct-B and packed paths share their per-element arithmetic, so a
-    # row's result does not depend on how many other rows are in the batch.
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_row_does_not_depend_on_the_batch(isa, dtype):
+    # The streaming (m <= stream_max_m) and packed paths share their per-element arithmetic (an FMA
+    # chain from zero over each KC block, blocks added in order), so a row's bits do not depend on
+    # how many other rows are in the product nor on the path it takes.
+    cfg = blocking(isa, dtype)
     rng = np.random.default_rng(5)
-    k, n = 700, 333
-    a, b = operands(rng, 80, n, k, False, np.float32)
+    k, n = 2 * cfg["kc"] + 7, 333
+    a, b = operands(rng, 2 * cfg["stream_max_m"], n, k, False, dtype)
     full = _core._gemm(a, b, False, isa, 1)
-    for m in (1, 2, 4, 5, 20, 29):
+    for m in (1, 2, cfg["stream_rows"] + 1, cfg["stream_max_m"], cfg["stream_max_m"] + 1):
         assert np.array_equal(_core._gemm(a[:m], b, False, isa, 1), full[:m]), m
 
 

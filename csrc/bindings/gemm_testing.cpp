@@ -2,7 +2,7 @@
 //   _gemm(a, b, transpose_a, isa, threads) -> c = op(a) @ b, float32 or float64 by dtype;
 //   a is (m, k), or (k, m) with transpose_a; b is (k, n); both C-contiguous, same dtype.
 // C is pre-filled with NaN and the product runs with beta = 0, so a kernel that reads C when it
-// must not shows up as NaN in the result. _gemm_config(isa, dtype) -> the kernel's blocking.
+// must not shows up as NaN in the result. _gemm_config(isa, dtype) -> the kernels' names and blocking.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -67,6 +67,10 @@ py::dict config_of(const GemmKernels<T>& k) {
   d["kc"] = k.kc;
   d["mc"] = k.mc;
   d["nc"] = k.nc;
+  d["stream_kernel"] = k.stream_kernel;
+  d["stream_max_m"] = k.stream_max_m;
+  d["stream_rows"] = k.stream_rows;
+  d["stream_cols"] = k.stream_cols;
   return d;
 }
 
@@ -83,7 +87,7 @@ void bind_gemm_testing(py::module_& m) {
   m.def("_gemm", &gemm_testing, py::arg("a"), py::arg("b"), py::arg("transpose_a"), py::arg("isa"),
         py::arg("threads"), "Private: c = op(a) @ b with one ISA's GEMM (tests and benchmarks only).");
   m.def("_gemm_config", &gemm_config, py::arg("isa"), py::arg("dtype"),
-        "Private: the micro-kernel name and blocking (mr, nr, kc, mc, nc) of one ISA's GEMM.");
+        "Private: the kernel names and blocking (mr, nr, kc, mc, nc, stream_*) of one ISA's GEMM.");
 }
 
 }  // namespace pyrnn

@@ -31,6 +31,8 @@ struct GemmKernels {
                index_t ldb, T beta, T* c, index_t ldc, int threads);
   const char* microkernel;  // e.g. "f32_gemm_14x32__avx512"
   index_t mr, nr, kc, mc, nc;
+  const char* stream_kernel;  // small-m path, e.g. "f32_gemm_stream8x512__avx512"
+  index_t stream_max_m, stream_rows, stream_cols;
 };
 
 struct IsaRecord {

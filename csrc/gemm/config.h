@@ -8,10 +8,9 @@
 //            or per thread count.
 //   MC       rows of op(A) per packed A block (multiple of MR; the block, MC x KC, stays in L2).
 //   NC       columns of B per packed B block (multiple of NR; KC x NC, shared by the threads, in L3).
-//   direct_b_max_m  products with m <= this read B in place instead of packing it (packing B per
-//            call costs k x n copies, too much when few rows of A reuse it).
-//   stream_max_m, stream_cols  products with m <= stream_max_m stream B's rows through a
-//            stream_max_m x stream_cols accumulator block in L1 instead (gemm/stream.h).
+//   stream_max_m, stream_rows, stream_cols  products with m <= stream_max_m pack no B (packing
+//            costs k x n copies per call, too much when few rows of A reuse it): they stream B's
+//            rows through a stream_rows x stream_cols accumulator block in L1 (gemm/stream.h).
 // Measured on Zen 4 (AVX-512 double-pumped, 32 KB L1D, 1 MB L2) with benchmarks/bench_gemm.py.
 #pragma once
 
@@ -41,40 +40,46 @@ struct GemmConfig;
 template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_14x32__avx512";
-  static constexpr index_t mr = 14, nr = 32, kc = 384, mc = 14 * 24, nc = 4096, direct_b_max_m = 28,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 14, nr = 32, kc = 384, mc = 14 * 24, nc = 4096;
+  static constexpr const char* stream_kernel = "f32_gemm_stream8x512__avx512";
+  static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_14x16__avx512";
-  static constexpr index_t mr = 14, nr = 16, kc = 256, mc = 14 * 24, nc = 2048, direct_b_max_m = 28,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 14, nr = 16, kc = 256, mc = 14 * 24, nc = 2048;
+  static constexpr const char* stream_kernel = "f64_gemm_stream8x256__avx512";
+  static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 256;
 };
 #elif PYRNN_GEMM_ISA_ID == 1
 template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x16__avx2";
-  static constexpr index_t mr = 6, nr = 16, kc = 256, mc = 6 * 48, nc = 4096, direct_b_max_m = 12,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 6, nr = 16, kc = 256, mc = 6 * 48, nc = 4096;
+  static constexpr const char* stream_kernel = "f32_gemm_stream6x512__avx2";
+  static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x8__avx2";
-  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048, direct_b_max_m = 12,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr const char* stream_kernel = "f64_gemm_stream6x256__avx2";
+  static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };
 #else
 template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x8__generic";
-  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048, direct_b_max_m = 12,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr const char* stream_kernel = "f32_gemm_stream6x512__generic";
+  static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x4__generic";
-  static constexpr index_t mr = 6, nr = 4, kc = 256, mc = 6 * 24, nc = 2048, direct_b_max_m = 12,
-                          stream_max_m = 4, stream_cols = 512;
+  static constexpr index_t mr = 6, nr = 4, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr const char* stream_kernel = "f64_gemm_stream6x256__generic";
+  static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };
 #endif
 

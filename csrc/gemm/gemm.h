@@ -7,8 +7,8 @@
 //   for jc in n by NC:  for pc in k by KC:  pack B[pc:+KC, jc:+NC] into NR-wide panels (shared)
 //     for ic in this thread's rows by MC:  pack op(A)[ic:+MC, pc:+KC] into MR-high panels (private)
 //       for each NR panel:  for each MR tile:  micro-kernel (gemm/ukernel.h) on a KC-deep tile.
-// Products with m <= direct_b_max_m (the recurrence's small batches) skip packing B and run the
-// micro-kernel on B in place (its rows are contiguous); only a short last panel is packed.
+// Products with m <= stream_max_m (the recurrence's batches) pack no B: gemm/stream.h streams
+// B's rows through an accumulator block in L1, stream_rows rows of op(A) at a time.
 //
 // Threads (OpenMP, num_threads(threads), serial below kGemmParallelFlops) split C into a grid of
 // row ranges (whole MR tiles) x column ranges (whole NR panels of each NC block); they never split
@@ -52,10 +52,10 @@ struct GemmArgs {
   index_t ldc;
 };
 
-// One thread's share of the product. Every thread of the team runs the same jc/pc loops (so all
-// reach the barriers); b_block is shared, a_block and b_edge are the thread's own.
+// One thread's share of a product with m > stream_max_m. Every thread of the team runs the same
+// jc/pc loops (so all reach the barriers); b_block is shared, a_block is the thread's own.
 template <typename T>
-void gemm_thread(const GemmArgs<T>& g, bool direct_b, int nth, int tid, T* b_block, T* a_block, T* b_edge) {
+void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block) {
   using Cfg = GemmConfig<T>;
   constexpr int MR = Cfg::mr, NR = Cfg::nr;
   constexpr index_t KC = Cfg::kc, MC = Cfg::mc, NC = Cfg::nc;
@@ -76,37 +76,25 @@ void gemm_thread(const GemmArgs<T>& g, bool direct_b, int nth, int tid, T* b_blo
     for (index_t pc = 0; pc < g.k; pc += KC) {
       const index_t kc = min_of(KC, g.k - pc);
       const T beta = pc == 0 ? g.beta : T(1);
-      if (!direct_b) {
-        // Each column group's panels are packed by the tm threads that will read them.
-        index_t q0, q1;
-        split_range(pj1 - pj0, tm, ti, q0, q1);
-        if (nth > 1) {
+      // Each column group's panels are packed by the tm threads that will read them.
+      index_t q0, q1;
+      split_range(pj1 - pj0, tm, ti, q0, q1);
+      if (nth > 1) {
 #pragma omp barrier
-        }
-        pack_b<T, NR>(pj0 + q0, pj0 + q1, jc, nc, pc, kc, g.b, g.ldb, b_block);
-        if (nth > 1) {
+      }
+      pack_b<T, NR>(pj0 + q0, pj0 + q1, jc, nc, pc, kc, g.b, g.ldb, b_block);
+      if (nth > 1) {
 #pragma omp barrier
-        }
       }
       for (index_t ic = r0; ic < r1; ic += MC) {
         const index_t mc = min_of(MC, r1 - ic);
-        pack_a<T, MR>(g.transpose_a, ic, mc, pc, kc, g.a, g.lda, a_block);
+        pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_block);
         for (index_t jp = pj0; jp < pj1; ++jp) {
           const index_t cols = min_of(NR, nc - jp * NR);
           const T* panel = b_block + jp * kc * NR;
-          index_t ldp = NR;
-          if (direct_b) {
-            if (cols == NR) {
-              panel = g.b + pc * g.ldb + jc + jp * NR;
-              ldp = g.ldb;
-            } else {
-              pack_b<T, NR>(0, 1, jc + jp * NR, cols, pc, kc, g.b, g.ldb, b_edge);
-              panel = b_edge;
-            }
-          }
           T* c_panel = g.c + ic * g.ldc + jc + jp * NR;
           for (index_t ir = 0; ir < mc; ir += MR)
-            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, ldp, beta,
+            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, NR, beta,
                                          c_panel + ir * g.ldc, g.ldc, cols);
         }
       }
@@ -119,15 +107,22 @@ template <typename T>
 void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t) {
   using Cfg = GemmConfig<T>;
   constexpr int MR = Cfg::mr;
+  constexpr index_t SC = Cfg::stream_cols, SR = Cfg::stream_rows;
   index_t q0, q1;
   split_range(ceil_div(g.n, Cfg::nr), nth, tid, q0, q1);
   const index_t n0 = q0 * Cfg::nr, n1 = min_of(q1 * Cfg::nr, g.n);
   if (n0 >= n1) return;
+  const index_t blocks = ceil_div(g.m, SR), block_h = ceil_div(g.m, blocks);
   for (index_t pc = 0; pc < g.k; pc += Cfg::kc) {
     const index_t kc = min_of(Cfg::kc, g.k - pc);
-    pack_a<T, MR>(g.transpose_a, 0, g.m, pc, kc, g.a, g.lda, a_block);
-    gemm_stream_rows<T, MR, Cfg::stream_cols, int(Cfg::stream_max_m)>(
-        int(g.m), kc, a_block, g.b + pc * g.ldb + n0, g.ldb, pc == 0 ? g.beta : T(1), g.c + n0, g.ldc, n1 - n0, t);
+    const T beta = pc == 0 ? g.beta : T(1);
+    pack_a<T, MR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, a_block);
+    for (index_t j0 = n0; j0 < n1; j0 += SC) {
+      const index_t w = min_of(SC, n1 - j0);
+      for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
+        gemm_stream_rows<T, MR, SC, int(SR)>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * MR * kc,
+                                             g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+    }
   }
 }
 
@@ -145,22 +140,21 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     return;
   }
   const bool stream = m <= Cfg::stream_max_m;
-  const bool direct_b = m <= Cfg::direct_b_max_m;
   const bool parallel = threads > 1 && 2.0 * double(m) * double(n) * double(k) >= kGemmParallelFlops;
   const int team = parallel ? threads : 1;
 
   // Buffers sized for the largest block this product has; per-thread ones on 64-byte boundaries.
   const index_t kc = min_of(k, Cfg::kc);
-  const index_t mc = min_of(gemm_detail::ceil_div(m, Cfg::mr) * Cfg::mr, Cfg::mc);
+  // A block rows: MR per panel, one panel per stream_rows rows on the streaming path.
+  const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::mr
+                            : min_of(gemm_detail::ceil_div(m, Cfg::mr) * Cfg::mr, Cfg::mc);
   const index_t nc = min_of(gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr, Cfg::nc);
   const index_t per_line = index_t(kBufferAlignment / sizeof(T));
   const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
-  const index_t e_stride = gemm_detail::ceil_div(kc * Cfg::nr, per_line) * per_line;
-  const index_t t_stride = Cfg::stream_max_m * Cfg::stream_cols;
+  const index_t t_stride = Cfg::stream_rows * Cfg::stream_cols;
   AlignedBuffer<T> t_blocks(stream ? checked_mul(team, t_stride) : 0);
-  AlignedBuffer<T> b_block(direct_b ? 0 : checked_mul(kc, nc));
+  AlignedBuffer<T> b_block(stream ? 0 : checked_mul(kc, nc));
   AlignedBuffer<T> a_blocks(checked_mul(team, a_stride));
-  AlignedBuffer<T> b_edges(direct_b ? checked_mul(team, e_stride) : 0);
 
   const gemm_detail::GemmArgs<T> g{transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc};
 #pragma omp parallel num_threads(team) if (parallel)
@@ -169,8 +163,7 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     if (stream)
       gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride, t_blocks.data() + tid * t_stride);
     else
-      gemm_detail::gemm_thread(g, direct_b, nth, tid, b_block.data(), a_blocks.data() + tid * a_stride,
-                             direct_b ? b_edges.data() + tid * e_stride : nullptr);
+      gemm_detail::gemm_thread(g, nth, tid, b_block.data(), a_blocks.data() + tid * a_stride);
   }
 }
 

@@ -1,8 +1,9 @@
 // Packing for the blocked GEMM (per ISA): copies a block of op(A) or B into the micro-kernel's
 // panel layout so that its k loop reads both operands contiguously (see gemm/ukernel.h).
-//   A block (rows x kc) -> ceil(rows / MR) panels of kc * MR values, panel-major, then k, then the
-//     MR rows of the panel: dst[(i / MR) * kc * MR + p * MR + i % MR] = op(A)[i][p]. The unused
-//     rows of a last, short panel are not written (the micro-kernel reads only its ROWS).
+//   A block (rows x kc) -> panels of tile_rows <= MR rows (the last may be shorter), each kc * MR
+//     values, panel-major, then k, then the rows of the panel:
+//     dst[(i / tile_rows) * kc * MR + p * MR + i % tile_rows] = op(A)[i][p]. The unused rows of a
+//     short panel are not written (the micro-kernel reads only its ROWS).
 //   B block (kc x cols) -> ceil(cols / NR) panels of kc * NR values:
 //     dst[(j / NR) * kc * NR + p * NR + j % NR] = B[p][j], a short last panel zero-padded to NR.
 #pragma once
@@ -11,14 +12,14 @@
 
 namespace pyrnn::PYRNN_ISA {
 
-// Rows [i0, i0 + rows) and depth [p0, p0 + kc) of op(A); op(A) = A (m x k, row stride lda) or A^T
-// (A stored k x m, row stride lda).
+// Rows [i0, i0 + rows) and depth [p0, p0 + kc) of op(A), in panels of tile_rows (1..MR) rows;
+// op(A) = A (m x k, row stride lda) or A^T (A stored k x m, row stride lda).
 template <typename T, int MR>
-void pack_a(bool transpose_a, index_t i0, index_t rows, index_t p0, index_t kc, const T* a, index_t lda,
-            T* __restrict dst) {
-  for (index_t ib = 0; ib < rows; ib += MR) {
-    const index_t h = rows - ib < MR ? rows - ib : MR;
-    T* panel = dst + ib * kc;
+void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index_t p0, index_t kc, const T* a,
+            index_t lda, T* __restrict dst) {
+  for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
+    const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
+    T* panel = dst + t * MR * kc;
     if (transpose_a) {
       // Each k step of the panel is a contiguous run of A's row p.
       for (index_t p = 0; p < kc; ++p) {

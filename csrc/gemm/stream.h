@@ -23,10 +23,10 @@ void gemm_stream_block(index_t kc, const T* __restrict a, const T* __restrict b,
   using V = typename L::V;
   constexpr int W = L::width;
   static_assert(SC % W == 0 && ROWS >= 1 && ROWS <= MR, "chunk must be whole vectors");
-  assert(kc >= 1 && ldb >= cols && ldc >= cols && cols >= 1);
+  assert(kc >= 1 && ldb >= cols && ldc >= cols && cols >= 1 && cols <= SC);
 
-  for (index_t j0 = 0; j0 < cols; j0 += SC) {
-    const index_t w = cols - j0 < SC ? cols - j0 : SC;
+  {
+    const index_t j0 = 0, w = cols;
     const index_t wv = w / W * W;  // whole vectors; the rest of the chunk is done one by one
     for (index_t x = 0; x < ROWS * SC; x += W) L::store(t + x, V{});
     index_t p = 0;
