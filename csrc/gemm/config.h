@@ -39,15 +39,15 @@ struct GemmConfig;
 #if PYRNN_GEMM_ISA_ID == 2
 template <>
 struct GemmConfig<float> {
-  static constexpr const char* kernel = "f32_gemm_14x32__avx512";
-  static constexpr index_t mr = 14, nr = 32, kc = 384, mc = 14 * 24, nc = 4096;
+  static constexpr const char* kernel = "f32_gemm_6x64__avx512";
+  static constexpr index_t mr = 6, nr = 64, kc = 512, mc = 192, nc = 4096;
   static constexpr const char* stream_kernel = "f32_gemm_stream8x512__avx512";
   static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
-  static constexpr const char* kernel = "f64_gemm_14x16__avx512";
-  static constexpr index_t mr = 14, nr = 16, kc = 256, mc = 14 * 24, nc = 2048;
+  static constexpr const char* kernel = "f64_gemm_6x32__avx512";
+  static constexpr index_t mr = 6, nr = 32, kc = 512, mc = 96, nc = 2048;
   static constexpr const char* stream_kernel = "f64_gemm_stream8x256__avx512";
   static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 256;
 };
@@ -55,14 +55,14 @@ struct GemmConfig<double> {
 template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x16__avx2";
-  static constexpr index_t mr = 6, nr = 16, kc = 256, mc = 6 * 48, nc = 4096;
+  static constexpr index_t mr = 6, nr = 16, kc = 384, mc = 192, nc = 4096;
   static constexpr const char* stream_kernel = "f32_gemm_stream6x512__avx2";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x8__avx2";
-  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 144, nc = 2048;
   static constexpr const char* stream_kernel = "f64_gemm_stream6x256__avx2";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };
@@ -70,14 +70,14 @@ struct GemmConfig<double> {
 template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x8__generic";
-  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 144, nc = 2048;
   static constexpr const char* stream_kernel = "f32_gemm_stream6x512__generic";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
 template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x4__generic";
-  static constexpr index_t mr = 6, nr = 4, kc = 256, mc = 6 * 24, nc = 2048;
+  static constexpr index_t mr = 6, nr = 4, kc = 256, mc = 144, nc = 2048;
   static constexpr const char* stream_kernel = "f64_gemm_stream6x256__generic";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };

@@ -106,8 +106,8 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
 template <typename T>
 void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t) {
   using Cfg = GemmConfig<T>;
-  constexpr int MR = Cfg::mr;
-  constexpr index_t SC = Cfg::stream_cols, SR = Cfg::stream_rows;
+  constexpr index_t SC = Cfg::stream_cols;
+  constexpr int SR = int(Cfg::stream_rows);
   index_t q0, q1;
   split_range(ceil_div(g.n, Cfg::nr), nth, tid, q0, q1);
   const index_t n0 = q0 * Cfg::nr, n1 = min_of(q1 * Cfg::nr, g.n);
@@ -116,11 +116,11 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t
   for (index_t pc = 0; pc < g.k; pc += Cfg::kc) {
     const index_t kc = min_of(Cfg::kc, g.k - pc);
     const T beta = pc == 0 ? g.beta : T(1);
-    pack_a<T, MR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, a_block);
+    pack_a<T, SR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, a_block);
     for (index_t j0 = n0; j0 < n1; j0 += SC) {
       const index_t w = min_of(SC, n1 - j0);
       for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
-        gemm_stream_rows<T, MR, SC, int(SR)>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * MR * kc,
+        gemm_stream_rows<T, SR, SC, SR>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * SR * kc,
                                              g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
     }
   }
@@ -145,8 +145,8 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
 
   // Buffers sized for the largest block this product has; per-thread ones on 64-byte boundaries.
   const index_t kc = min_of(k, Cfg::kc);
-  // A block rows: MR per panel, one panel per stream_rows rows on the streaming path.
-  const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::mr
+  // A block rows: whole panels of MR rows, or of stream_rows rows on the streaming path.
+  const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::stream_rows
                             : min_of(gemm_detail::ceil_div(m, Cfg::mr) * Cfg::mr, Cfg::mc);
   const index_t nc = min_of(gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr, Cfg::nc);
   const index_t per_line = index_t(kBufferAlignment / sizeof(T));

@@ -17,23 +17,26 @@ namespace pyrnn::PYRNN_ISA {
 template <typename T, int MR>
 void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index_t p0, index_t kc, const T* a,
             index_t lda, T* __restrict dst) {
+  if (transpose_a) {
+    // Row p of A holds k step p of every panel: read it once, contiguously, across the panels.
+    for (index_t p = 0; p < kc; ++p) {
+      const T* src = a + (p0 + p) * lda + i0;
+      for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
+        const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
+        T* out = dst + t * MR * kc + p * MR;
+        for (index_t i = 0; i < h; ++i) out[i] = src[ib + i];
+      }
+    }
+    return;
+  }
+  // Each row of a panel is a contiguous run of A's row i, scattered with stride MR.
   for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
     const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
     T* panel = dst + t * MR * kc;
-    if (transpose_a) {
-      // Each k step of the panel is a contiguous run of A's row p.
-      for (index_t p = 0; p < kc; ++p) {
-        const T* src = a + (p0 + p) * lda + i0 + ib;
-        T* out = panel + p * MR;
-        for (index_t i = 0; i < h; ++i) out[i] = src[i];
-      }
-    } else {
-      // Each row of the panel is a contiguous run of A's row i, scattered with stride MR.
-      for (index_t i = 0; i < h; ++i) {
-        const T* src = a + (i0 + ib + i) * lda + p0;
-        T* out = panel + i;
-        for (index_t p = 0; p < kc; ++p) out[p * MR] = src[p];
-      }
+    for (index_t i = 0; i < h; ++i) {
+      const T* src = a + (i0 + ib + i) * lda + p0;
+      T* out = panel + i;
+      for (index_t p = 0; p < kc; ++p) out[p * MR] = src[p];
     }
   }
 }

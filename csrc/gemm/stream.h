@@ -5,7 +5,8 @@
 // reading B contiguously once. Then C = t (beta == 0, C not read) or fma(beta, C, t), and later KC
 // blocks add to C. That is the micro-kernel's arithmetic exactly (gemm/ukernel.h: an FMA chain from
 // zero over each KC block, blocks added to C in order), so both paths give the same bits.
-//   a  the block's packed op(A) panel (pack_a: MR values per k step, first ROWS read).
+//   a  the block's packed op(A) panel (pack_a with MR = stream_rows: MR values per k step, first
+//      ROWS read).
 //   b  kc rows, row stride ldb, columns [0, cols) read, no over-read; any alignment.
 //   t  ROWS * SC scratch, 64-byte aligned.
 #pragma once

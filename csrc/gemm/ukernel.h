@@ -19,6 +19,8 @@
 #pragma once
 
 #include <cassert>
+#include <cstddef>
+#include <utility>
 
 #include "gemm/config.h"
 
@@ -39,7 +41,12 @@ struct LanesOf {
   typedef T U __attribute__((vector_size(W * sizeof(T)), aligned(sizeof(T)), may_alias));
   static V load(const T* p) { return *reinterpret_cast<const U*>(p); }
   static void store(T* p, V v) { *reinterpret_cast<U*>(p) = v; }
-  static V splat(T x) { return V{} + x; }
+  // A broadcast, written as {x, x, ..., x} (V{} + x would add 0 and turn -0 into +0).
+  static V splat(T x) { return splat_of(x, std::make_index_sequence<W>()); }
+  template <std::size_t... I>
+  static V splat_of(T x, std::index_sequence<I...>) {
+    return V{(static_cast<void>(I), x)...};
+  }
 };
 
 #if PYRNN_GEMM_ISA_ID == 2
