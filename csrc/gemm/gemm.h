@@ -94,7 +94,7 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
           const T* panel = b_block + jp * kc * NR;
           T* c_panel = g.c + ic * g.ldc + jc + jp * NR;
           for (index_t ir = 0; ir < mc; ir += MR)
-            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, NR, beta,
+            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, beta,
                                          c_panel + ir * g.ldc, g.ldc, cols);
         }
       }
