@@ -60,3 +60,14 @@ def test_a_sequence_alone_equals_it_inside_a_batch(isa, rng, name):
         h_alone = state_alone[0] if isinstance(state_alone, tuple) else state_alone
         np.testing.assert_array_equal(y_alone[:, 0], y_batch[:, b], err_msg=f"y of sequence {b}")
         np.testing.assert_array_equal(h_alone[:, 0], h_batch[:, b], err_msg=f"h_n of sequence {b}")
+
+
+@pytest.mark.parametrize("cls", [pyrnn.LSTM, pyrnn.GRU, pyrnn.RNN])
+def test_batch_invariance_across_gemm_paths(isa, rng, cls):
+    """Alone, the input projection has T*1 = 40 rows (the GEMM's no-packing path for m <= 64);
+    in the batch it has T*3 = 120 (the packed path): the bits must not change."""
+    model = cls(40, 40, seed=5)
+    x = rng.standard_normal((40, 3, 40)).astype(np.float32)
+    y_batch, _ = model(x)
+    for b in range(3):
+        np.testing.assert_array_equal(model(x[:, b:b + 1])[0][:, 0], y_batch[:, b])

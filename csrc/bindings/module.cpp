@@ -21,6 +21,8 @@
 namespace py = pybind11;
 
 namespace pyrnn {
+void bind_gemm_testing(py::module_& m);  // bindings/gemm_testing.cpp
+
 namespace {
 
 template <typename T>
@@ -220,6 +222,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "pyrnn native kernels (private; use the pyrnn package).";
   bind_dtype<float>(m, "F32");
   bind_dtype<double>(m, "F64");
+  bind_gemm_testing(m);
 
   m.def("set_num_threads", [](long long n) {
     // libgomp aborts the process when it cannot create a thread: refuse absurd counts here.

@@ -23,11 +23,25 @@ struct SequenceKernels {
   void (*backward)(const PackedLayer<T>& layer, const LayerTape<T>& tape, const BackwardArgs<T>& args);
 };
 
+// The ISA's dense GEMM (gemm/gemm.h) and the blocking it was built with (gemm/config.h).
+template <typename T>
+struct GemmKernels {
+  // C (m x n) = op(A) * B + beta * C, row-major; op(A) = A (m x k) or A^T (A stored k x m).
+  void (*gemm)(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
+               index_t ldb, T beta, T* c, index_t ldc, int threads);
+  const char* microkernel;  // e.g. "f32_gemm_14x32__avx512"
+  index_t mr, nr, kc, mc, nc;
+  const char* stream_kernel;  // small-m path, e.g. "f32_gemm_stream8x512__avx512"
+  index_t stream_max_m, stream_rows, stream_cols;
+};
+
 struct IsaRecord {
   const char* name;
   bool (*supported)(const CpuFeatures& cpu);
   SequenceKernels<float> f32;
   SequenceKernels<double> f64;
+  GemmKernels<float> gemm_f32;
+  GemmKernels<double> gemm_f64;
 };
 
 // Per-ISA kernel access for one dtype.
@@ -37,8 +51,15 @@ template <>
 inline const SequenceKernels<float>& kernels_of<float>(const IsaRecord& isa) { return isa.f32; }
 template <>
 inline const SequenceKernels<double>& kernels_of<double>(const IsaRecord& isa) { return isa.f64; }
+template <typename T>
+const GemmKernels<T>& gemm_kernels_of(const IsaRecord& isa);
+template <>
+inline const GemmKernels<float>& gemm_kernels_of<float>(const IsaRecord& isa) { return isa.gemm_f32; }
+template <>
+inline const GemmKernels<double>& gemm_kernels_of<double>(const IsaRecord& isa) { return isa.gemm_f64; }
 
 const IsaRecord& active_isa();                 // chosen on first call (PYRNN_ISA honoured)
+const IsaRecord& find_isa(const std::string& name);  // a supported record; throws like select_isa
 void select_isa(const std::string& name);      // throws std::invalid_argument if unknown/unsupported
 std::vector<std::string> available_isas();     // supported by this CPU, priority order
 std::vector<std::string> compiled_isas();      // all records, priority order

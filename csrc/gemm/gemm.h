@@ -1,53 +1,169 @@
-// Dense matrix product for the all-steps projections and gradients (per ISA).
+// Dense matrix product for the all-steps projections, the recurrence and the gradients (per ISA).
 //   C (m x n) = op(A) * B + beta * C,  row-major, unit column stride;
 //   op(A) = A stored (m x k, row stride lda), or A^T with A stored (k x m, row stride lda);
-//   B stored (k x n, row stride ldb).
-// beta == 0 never reads C (it may hold NaN). Threads split C into tiles; every element of C is
-// summed over k by one thread in increasing k, so results do not depend on the thread count.
+//   B stored (k x n, row stride ldb). beta == 0 never reads C (it may hold NaN).
+//
+// BLIS-style blocking (sizes and micro-kernel per ISA in gemm/config.h):
+//   for jc in n by NC:  for pc in k by KC:  pack B[pc:+KC, jc:+NC] into NR-wide panels (shared)
+//     for ic in this thread's rows by MC:  pack op(A)[ic:+MC, pc:+KC] into MR-high panels (private)
+//       for each NR panel:  for each MR tile:  micro-kernel (gemm/ukernel.h) on a KC-deep tile.
+// Products with m <= stream_max_m (the recurrence's batches) pack no B: gemm/stream.h streams
+// B's rows through an accumulator block in L1, stream_rows rows of op(A) at a time.
+//
+// Threads (OpenMP, num_threads(threads), serial below kGemmParallelFlops) split C into a grid of
+// row ranges (whole MR tiles) x column ranges (whole NR panels of each NC block); they never split
+// k. Every element of C is summed by one thread in a fixed order: over each KC block in increasing
+// k from zero, then added to C block after block; the blocking does not depend on the thread
+// count, so neither does any bit of the result.
 #pragma once
 
-#include "common/aligned_buffer.h"
-#include "simd/isa.h"
+#include <omp.h>
+
+#include "gemm/pack.h"
+#include "gemm/stream.h"
+#include "gemm/ukernel.h"
 
 namespace pyrnn::PYRNN_ISA {
 
-inline constexpr index_t kGemmRowTile = 32;
-inline constexpr index_t kGemmColTile = 256;
-inline constexpr double kGemmParallelFlops = 1 << 16;
+// Below this many flops a product runs on one thread (the fork/join costs more than it saves).
+inline constexpr double kGemmParallelFlops = 1 << 18;
+
+namespace gemm_detail {
+
+inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+inline index_t min_of(index_t a, index_t b) { return a < b ? a : b; }
+
+// The part [lo, hi) of [0, count) that member idx of parts gets (contiguous, sizes differ by <= 1).
+inline void split_range(index_t count, index_t parts, index_t idx, index_t& lo, index_t& hi) {
+  lo = count * idx / parts;
+  hi = count * (idx + 1) / parts;
+}
 
 template <typename T>
-void gemm_tile(bool transpose_a, index_t i0, index_t i1, index_t j0, index_t j1, index_t k, const T* a,
-               index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
-  for (index_t i = i0; i < i1; ++i) {
-    T* crow = c + i * ldc;
-    if (beta == T(0)) {
-      for (index_t j = j0; j < j1; ++j) crow[j] = T(0);
-    } else if (beta != T(1)) {
-      for (index_t j = j0; j < j1; ++j) crow[j] *= beta;
-    }
-    for (index_t p = 0; p < k; ++p) {
-      const T aval = transpose_a ? a[p * lda + i] : a[i * lda + p];
-      const T* brow = b + p * ldb;
-      for (index_t j = j0; j < j1; ++j) crow[j] += aval * brow[j];
+struct GemmArgs {
+  bool transpose_a;
+  index_t m, n, k;
+  const T* a;
+  index_t lda;
+  const T* b;
+  index_t ldb;
+  T beta;
+  T* c;
+  index_t ldc;
+};
+
+// One thread's share of a product with m > stream_max_m. Every thread of the team runs the same
+// jc/pc loops (so all reach the barriers); b_block is shared, a_block is the thread's own.
+template <typename T>
+void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block) {
+  using Cfg = GemmConfig<T>;
+  constexpr int MR = Cfg::mr, NR = Cfg::nr;
+  constexpr index_t KC = Cfg::kc, MC = Cfg::mc, NC = Cfg::nc;
+  static_assert(MC % MR == 0 && NC % NR == 0, "MC and NC must be whole tiles");
+
+  // Thread grid: split rows when there are enough MR tiles to balance, else columns.
+  const index_t row_tiles = ceil_div(g.m, MR);
+  const int tm = row_tiles >= 4 * index_t(nth) ? nth : 1, tn = nth / tm;
+  const int ti = tid / tn, tj = tid % tn;
+  index_t t0, t1;
+  split_range(row_tiles, tm, ti, t0, t1);
+  const index_t r0 = t0 * MR, r1 = min_of(t1 * MR, g.m);
+
+  for (index_t jc = 0; jc < g.n; jc += NC) {
+    const index_t nc = min_of(NC, g.n - jc), panels = ceil_div(nc, NR);
+    index_t pj0, pj1;
+    split_range(panels, tn, tj, pj0, pj1);
+    for (index_t pc = 0; pc < g.k; pc += KC) {
+      const index_t kc = min_of(KC, g.k - pc);
+      const T beta = pc == 0 ? g.beta : T(1);
+      // Each column group's panels are packed by the tm threads that will read them.
+      index_t q0, q1;
+      split_range(pj1 - pj0, tm, ti, q0, q1);
+      if (nth > 1) {
+#pragma omp barrier
+      }
+      pack_b<T, NR>(pj0 + q0, pj0 + q1, jc, nc, pc, kc, g.b, g.ldb, b_block);
+      if (nth > 1) {
+#pragma omp barrier
+      }
+      for (index_t ic = r0; ic < r1; ic += MC) {
+        const index_t mc = min_of(MC, r1 - ic);
+        pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_block);
+        for (index_t jp = pj0; jp < pj1; ++jp) {
+          const index_t cols = min_of(NR, nc - jp * NR);
+          const T* panel = b_block + jp * kc * NR;
+          T* c_panel = g.c + ic * g.ldc + jc + jp * NR;
+          for (index_t ir = 0; ir < mc; ir += MR)
+            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, beta,
+                                         c_panel + ir * g.ldc, g.ldc, cols);
+        }
+      }
     }
   }
 }
 
+// One thread's columns of a product with m <= stream_max_m (gemm/stream.h).
+template <typename T>
+void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t) {
+  using Cfg = GemmConfig<T>;
+  constexpr index_t SC = Cfg::stream_cols;
+  constexpr int SR = int(Cfg::stream_rows);
+  index_t q0, q1;
+  split_range(ceil_div(g.n, Cfg::nr), nth, tid, q0, q1);
+  const index_t n0 = q0 * Cfg::nr, n1 = min_of(q1 * Cfg::nr, g.n);
+  if (n0 >= n1) return;
+  const index_t blocks = ceil_div(g.m, SR), block_h = ceil_div(g.m, blocks);
+  for (index_t pc = 0; pc < g.k; pc += Cfg::kc) {
+    const index_t kc = min_of(Cfg::kc, g.k - pc);
+    const T beta = pc == 0 ? g.beta : T(1);
+    pack_a<T, SR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, a_block);
+    for (index_t j0 = n0; j0 < n1; j0 += SC) {
+      const index_t w = min_of(SC, n1 - j0);
+      for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
+        gemm_stream_rows<T, SR, SC, SR>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * SR * kc,
+                                             g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+    }
+  }
+}
+
+}  // namespace gemm_detail
+
 template <typename T>
 void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
           T beta, T* c, index_t ldc, int threads) {
+  using Cfg = GemmConfig<T>;
+  using gemm_detail::min_of;
   if (m <= 0 || n <= 0) return;
-  const index_t row_tiles = (m + kGemmRowTile - 1) / kGemmRowTile;
-  const index_t col_tiles = (n + kGemmColTile - 1) / kGemmColTile;
-  const bool parallel = threads > 1 && double(m) * double(n) * double(k) > kGemmParallelFlops;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (parallel)
-  for (index_t ti = 0; ti < row_tiles; ++ti) {
-    for (index_t tj = 0; tj < col_tiles; ++tj) {
-      const index_t i0 = ti * kGemmRowTile, j0 = tj * kGemmColTile;
-      const index_t i1 = i0 + kGemmRowTile < m ? i0 + kGemmRowTile : m;
-      const index_t j1 = j0 + kGemmColTile < n ? j0 + kGemmColTile : n;
-      gemm_tile(transpose_a, i0, i1, j0, j1, k, a, lda, b, ldb, beta, c, ldc);
-    }
+  if (k <= 0) {
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
+  const bool stream = m <= Cfg::stream_max_m;
+  const bool parallel = threads > 1 && 2.0 * double(m) * double(n) * double(k) >= kGemmParallelFlops;
+  const int team = parallel ? threads : 1;
+
+  // Buffers sized for the largest block this product has; per-thread ones on 64-byte boundaries.
+  const index_t kc = min_of(k, Cfg::kc);
+  // A block rows: whole panels of MR rows, or of stream_rows rows on the streaming path.
+  const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::stream_rows
+                            : min_of(gemm_detail::ceil_div(m, Cfg::mr) * Cfg::mr, Cfg::mc);
+  const index_t nc = min_of(gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr, Cfg::nc);
+  const index_t per_line = index_t(kBufferAlignment / sizeof(T));
+  const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
+  const index_t t_stride = Cfg::stream_rows * Cfg::stream_cols;
+  AlignedBuffer<T> t_blocks(stream ? checked_mul(team, t_stride) : 0);
+  AlignedBuffer<T> b_block(stream ? 0 : checked_mul(kc, nc));
+  AlignedBuffer<T> a_blocks(checked_mul(team, a_stride));
+
+  const gemm_detail::GemmArgs<T> g{transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc};
+#pragma omp parallel num_threads(team) if (parallel)
+  {
+    const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    if (stream)
+      gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride, t_blocks.data() + tid * t_stride);
+    else
+      gemm_detail::gemm_thread(g, nth, tid, b_block.data(), a_blocks.data() + tid * a_stride);
   }
 }
 

@@ -1,0 +1,64 @@
+// Packing for the blocked GEMM (per ISA): copies a block of op(A) or B into the micro-kernel's
+// panel layout so that its k loop reads both operands contiguously (see gemm/ukernel.h).
+//   A block (rows x kc) -> panels of tile_rows <= MR rows (the last may be shorter), each kc * MR
+//     values, panel-major, then k, then the rows of the panel:
+//     dst[(i / tile_rows) * kc * MR + p * MR + i % tile_rows] = op(A)[i][p]. The unused rows of a
+//     short panel are not written (the micro-kernel reads only its ROWS).
+//   B block (kc x cols) -> ceil(cols / NR) panels of kc * NR values:
+//     dst[(j / NR) * kc * NR + p * NR + j % NR] = B[p][j], a short last panel zero-padded to NR.
+#pragma once
+
+#include "gemm/config.h"
+
+namespace pyrnn::PYRNN_ISA {
+
+// Rows [i0, i0 + rows) and depth [p0, p0 + kc) of op(A), in panels of tile_rows (1..MR) rows;
+// op(A) = A (m x k, row stride lda) or A^T (A stored k x m, row stride lda).
+template <typename T, int MR>
+void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index_t p0, index_t kc, const T* a,
+            index_t lda, T* __restrict dst) {
+  if (transpose_a) {
+    // Row p of A holds k step p of every panel: read it once, contiguously, across the panels.
+    for (index_t p = 0; p < kc; ++p) {
+      const T* src = a + (p0 + p) * lda + i0;
+      for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
+        const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
+        T* out = dst + t * MR * kc + p * MR;
+        for (index_t i = 0; i < h; ++i) out[i] = src[ib + i];
+      }
+    }
+    return;
+  }
+  // Each row of a panel is a contiguous run of A's row i, scattered with stride MR.
+  for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
+    const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
+    T* panel = dst + t * MR * kc;
+    for (index_t i = 0; i < h; ++i) {
+      const T* src = a + (i0 + ib + i) * lda + p0;
+      T* out = panel + i;
+      for (index_t p = 0; p < kc; ++p) out[p * MR] = src[p];
+    }
+  }
+}
+
+// Panels [jp0, jp1) of the block with columns [j0, j0 + cols) and depth [p0, p0 + kc) of B
+// (row stride ldb); panel jp goes to dst + jp * kc * NR.
+template <typename T, int NR>
+void pack_b(index_t jp0, index_t jp1, index_t j0, index_t cols, index_t p0, index_t kc, const T* b, index_t ldb,
+            T* __restrict dst) {
+  for (index_t jp = jp0; jp < jp1; ++jp) {
+    const index_t jb = jp * NR;
+    const index_t w = cols - jb < NR ? cols - jb : NR;
+    T* panel = dst + jp * kc * NR;
+    const T* src = b + p0 * ldb + j0 + jb;
+    if (w == NR) {
+      for (index_t p = 0; p < kc; ++p)
+        for (index_t j = 0; j < NR; ++j) panel[p * NR + j] = src[p * ldb + j];
+    } else {
+      for (index_t p = 0; p < kc; ++p)
+        for (index_t j = 0; j < NR; ++j) panel[p * NR + j] = j < w ? src[p * ldb + j] : T(0);
+    }
+  }
+}
+
+}  // namespace pyrnn::PYRNN_ISA
