@@ -14,11 +14,7 @@ inline Lanes<T> rnn_forward(bool use_relu, Lanes<T> pre) {
 // The gradient of the pre-activation from dh and h'.
 template <typename T>
 inline Lanes<T> rnn_backward(bool use_relu, Lanes<T> h_next, Lanes<T> dh) {
-  if (use_relu) {
-    Lanes<T> d = dh;
-    for (index_t i = 0; i < kUnitBlock<T>; ++i) d[i] = h_next[i] > T(0) ? dh[i] : T(0);
-    return d;
-  }
+  if (use_relu) return select(h_next > Lanes<T>::zero(), dh, Lanes<T>::zero());
   return dh * (broadcast<T>(1) - h_next * h_next);
 }
 

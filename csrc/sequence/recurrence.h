@@ -162,7 +162,7 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
     for (int r = 0; r < kRows; ++r) {
       const Lanes<T> hk = broadcast(s.h_cur[(b0 + r) * s.hs + k]);
       for (int jb = 0; jb < kBlocks; ++jb)
-        for (index_t g = 0; g < G; ++g) acc[r][jb][g] += hk * w[jb][g];
+        for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(hk, w[jb][g], acc[r][jb][g]);
     }
   }
   for (int r = 0; r < kRows; ++r)

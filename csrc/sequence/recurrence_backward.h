@@ -74,11 +74,11 @@ void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
     dh = Lanes<T>{};
     if (valid) {
       const T* w_hr = L.w_hr_backward.data() + d * P * Hp + u0;
-      for (index_t p = 0; p < P; ++p) dh += broadcast(s.dh_total[b * P + p]) * load_lanes(w_hr + p * Hp);
+      for (index_t p = 0; p < P; ++p) dh = fma(broadcast(s.dh_total[b * P + p]), load_lanes(w_hr + p * Hp), dh);
     }
   } else {
     dh = load_lanes(s.dh + b * Hp + u0);
-    if (valid) dh += load_first_lanes(s.dy + b * D * H + d * H + u0, n);
+    if (valid) dh = dh + load_first_lanes(s.dy + b * D * H + d * H + u0, n);
   }
   if (!valid) {
     for (index_t g = 0; g < G; ++g) {
@@ -130,7 +130,7 @@ void carry_tile(const BackStepContext<T>& s, index_t b0, index_t block0) {
     for (int jb = 0; jb < kBlocks; ++jb) wj[jb] = load_lanes(w + j * Hp + jb * U);
     for (int r = 0; r < kRows; ++r) {
       const Lanes<T> g = broadcast(d_pre_h[(b0 + r) * ld + j]);
-      for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] += g * wj[jb];
+      for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] = fma(g, wj[jb], acc[r][jb]);
     }
   }
   for (int r = 0; r < kRows; ++r)
