@@ -18,12 +18,10 @@
 // hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
 #pragma once
 
-#include <omp.h>
-
 #include "cells/gru.h"
 #include "cells/lstm.h"
 #include "cells/rnn.h"
-#include "common/spin_barrier.h"
+#include "sequence/direction_teams.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
 #include "sequence/tape.h"
@@ -227,9 +225,6 @@ void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
   }
 }
 
-// Steps whose work is below this many multiply-adds run on one thread: a barrier costs more.
-inline constexpr double kMinStepWorkPerThread = 48.0 * 1024;
-
 template <typename T>
 void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const T* x_proj, LayerTape<T>* tape) {
   const LayerSpec& spec = L.spec;
@@ -249,57 +244,37 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const 
     }
 
   const double step_work = double(B) * double(G * Hp) * double(Hout);
-  int threads = a.threads;
-  while (threads > 1 && step_work * D / threads < kMinStepWorkPerThread) --threads;
-  if (threads > blocks * D) threads = static_cast<int>(blocks * D);
-  if (threads < 1) threads = 1;
-  const int groups = (D == 2 && threads >= 2) ? 2 : 1;
-  SpinBarrier barriers[2];
-
-#pragma omp parallel num_threads(threads)
-  {
-    const int team = omp_get_num_threads();
-    const int group_count = team >= 2 ? groups : 1;
-    const int tid = omp_get_thread_num(), group = tid % group_count;
-    const int group_size = team / group_count, member = tid / group_count;
-#pragma omp single
-    for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
-    // (implicit barrier after single)
-    if (member < group_size) {
-      SpinBarrier& barrier = barriers[group];
-      const index_t block_begin = blocks * member / group_size, block_end = blocks * (member + 1) / group_size;
-      const index_t p_begin = P * member / group_size, p_end = P * (member + 1) / group_size;
-      for (index_t d = group; d < D; d += group_count) {
-        StepContext<T> s;
-        s.layer = &L;
-        s.batch = B;
-        s.hs = hs;
-        s.lengths = a.lengths;
-        s.x_bias = L.x_bias.data() + d * G * Hp;
-        s.hn_bias = L.hn_bias.data() + d * Hp;
-        s.panels = L.w_hh_panels.data() + d * blocks * Hout * G * U;
-        s.c = spec.has_cell_state() ? c.data() + d * B * Hp : nullptr;
-        s.r = P > 0 ? r.data() + d * B * Hp : nullptr;
-        s.y_stride = D * Hout;
-        s.tape = tape;
-        s.direction = d;
-        for (index_t step = 0; step < steps; ++step) {
-          s.t = d == 0 ? step : steps - 1 - step;
-          s.x_proj = x_proj + s.t * B * D * G * Hp;
-          s.h_cur = h.data() + (2 * d + step % 2) * B * hs;
-          s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
-          s.y = a.y + s.t * B * D * Hout + d * Hout;
-          s.tape_row0 = s.t * B;
-          fused_step(s, block_begin, block_end);
-          if (P > 0) {
-            barrier.wait();
-            project_step(s, p_begin, p_end);
-          }
-          barrier.wait();
-        }
+  for_each_direction_team(a.threads, D, blocks, step_work, [&](index_t d, TeamSeat seat) {
+    const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
+    const index_t p_begin = seat.share_begin(P), p_end = seat.share_end(P);
+    StepContext<T> s;
+    s.layer = &L;
+    s.batch = B;
+    s.hs = hs;
+    s.lengths = a.lengths;
+    s.x_bias = L.x_bias.data() + d * G * Hp;
+    s.hn_bias = L.hn_bias.data() + d * Hp;
+    s.panels = L.w_hh_panels.data() + d * blocks * Hout * G * U;
+    s.c = spec.has_cell_state() ? c.data() + d * B * Hp : nullptr;
+    s.r = P > 0 ? r.data() + d * B * Hp : nullptr;
+    s.y_stride = D * Hout;
+    s.tape = tape;
+    s.direction = d;
+    for (index_t step = 0; step < steps; ++step) {
+      s.t = d == 0 ? step : steps - 1 - step;
+      s.x_proj = x_proj + s.t * B * D * G * Hp;
+      s.h_cur = h.data() + (2 * d + step % 2) * B * hs;
+      s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
+      s.y = a.y + s.t * B * D * Hout + d * Hout;
+      s.tape_row0 = s.t * B;
+      fused_step(s, block_begin, block_end);
+      if (P > 0) {
+        seat.barrier->wait();
+        project_step(s, p_begin, p_end);
       }
+      seat.barrier->wait();
     }
-  }
+  });
 
   for (index_t d = 0; d < D; ++d) {
     const T* h_final = h.data() + (2 * d + steps % 2) * B * hs;

@@ -16,12 +16,10 @@
 // thread count and batch composition.
 #pragma once
 
-#include <omp.h>
-
 #include "cells/gru.h"
 #include "cells/lstm.h"
 #include "cells/rnn.h"
-#include "common/spin_barrier.h"
+#include "sequence/direction_teams.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
 #include "sequence/tape.h"
@@ -184,9 +182,6 @@ void projected_carry(const BackStepContext<T>& s, index_t p_begin, index_t p_end
   }
 }
 
-// Steps whose work is below this many multiply-adds run on one thread: a barrier costs more.
-inline constexpr double kMinBackStepWorkPerThread = 48.0 * 1024;
-
 template <typename T>
 void recurrence_backward(const PackedLayer<T>& L, const LayerTape<T>& tape, const BackwardArgs<T>& a,
                          BackwardWorkspace<T>& ws) {
@@ -208,56 +203,37 @@ void recurrence_backward(const PackedLayer<T>& L, const LayerTape<T>& tape, cons
         for (index_t u = 0; u < H; ++u) dc.data()[(d * B + b) * Hp + u] = a.dc_n[(d * B + b) * H + u];
     }
 
-  const double step_work = 2.0 * double(B) * double(GH) * double(Hout);
-  int threads = a.threads;
-  while (threads > 1 && step_work * D / threads < kMinBackStepWorkPerThread) --threads;
-  if (threads > blocks * D) threads = static_cast<int>(blocks * D);
-  if (threads < 1) threads = 1;
-  const int groups = (D == 2 && threads >= 2) ? 2 : 1;
-  SpinBarrier barriers[2];
+  const double step_work = double(B) * double(GH) * double(Hout);
   T* d_pre_h_all = spec.cell == Cell::gru ? ws.d_pre_h.data() : ws.d_pre.data();
-
-#pragma omp parallel num_threads(threads)
-  {
-    const int team = omp_get_num_threads();
-    const int group_count = team >= 2 ? groups : 1;
-    const int tid = omp_get_thread_num(), group = tid % group_count;
-    const int group_size = team / group_count, member = tid / group_count;
-#pragma omp single
-    for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
-    if (member < group_size) {
-      SpinBarrier& barrier = barriers[group];
-      const index_t block_begin = blocks * member / group_size, block_end = blocks * (member + 1) / group_size;
-      const index_t p_begin = P * member / group_size, p_end = P * (member + 1) / group_size;
-      for (index_t d = group; d < D; d += group_count) {
-        BackStepContext<T> s;
-        s.layer = &L;
-        s.tape = &tape;
-        s.batch = B;
-        s.direction = d;
-        s.dh = dh.data() + d * B * hs;
-        s.direct = direct.data() + d * B * hs;
-        s.dc = spec.has_cell_state() ? dc.data() + d * B * Hp : nullptr;
-        s.dh_total = P > 0 ? dh_total.data() + d * B * P : nullptr;
-        for (index_t step = steps - 1; step >= 0; --step) {
-          s.t = d == 0 ? step : steps - 1 - step;
-          s.dy = a.dy + s.t * B * D * Hout;
-          s.d_pre = ws.d_pre.data() + s.t * B * D * GH;
-          s.d_pre_h = d_pre_h_all + s.t * B * D * GH;
-          if (P > 0) {
-            s.dh_proj = ws.dh_proj.data() + s.t * B * D * P;
-            projected_dh(s, p_begin, p_end);
-            barrier.wait();
-          }
-          for (index_t block = block_begin; block < block_end; ++block)
-            for (index_t b = 0; b < B; ++b) cell_backward_block(s, b, block * U);
-          barrier.wait();
-          if (P > 0) projected_carry(s, p_begin, p_end);
-          else carry_blocks(s, block_begin, block_end);
-        }
+  for_each_direction_team(a.threads, D, blocks, step_work, [&](index_t d, TeamSeat seat) {
+    const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
+    const index_t p_begin = seat.share_begin(P), p_end = seat.share_end(P);
+    BackStepContext<T> s;
+    s.layer = &L;
+    s.tape = &tape;
+    s.batch = B;
+    s.direction = d;
+    s.dh = dh.data() + d * B * hs;
+    s.direct = direct.data() + d * B * hs;
+    s.dc = spec.has_cell_state() ? dc.data() + d * B * Hp : nullptr;
+    s.dh_total = P > 0 ? dh_total.data() + d * B * P : nullptr;
+    for (index_t step = steps - 1; step >= 0; --step) {
+      s.t = d == 0 ? step : steps - 1 - step;
+      s.dy = a.dy + s.t * B * D * Hout;
+      s.d_pre = ws.d_pre.data() + s.t * B * D * GH;
+      s.d_pre_h = d_pre_h_all + s.t * B * D * GH;
+      if (P > 0) {
+        s.dh_proj = ws.dh_proj.data() + s.t * B * D * P;
+        projected_dh(s, p_begin, p_end);
+        seat.barrier->wait();
       }
+      for (index_t block = block_begin; block < block_end; ++block)
+        for (index_t b = 0; b < B; ++b) cell_backward_block(s, b, block * U);
+      seat.barrier->wait();
+      if (P > 0) projected_carry(s, p_begin, p_end);
+      else carry_blocks(s, block_begin, block_end);
     }
-  }
+  });
 
   for (index_t d = 0; d < D; ++d)
     for (index_t b = 0; b < B; ++b) {

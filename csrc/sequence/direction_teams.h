@@ -1,0 +1,57 @@
+// The threading of both recurrences (per ISA). Each thread owns a fixed share of the work of one
+// direction for the whole sequence and meets the other threads of its direction at a barrier
+// once or twice per step. With two directions and at least two threads, the directions run
+// concurrently on two groups; otherwise one group runs them one after the other.
+// Steps with less work per thread than kMinStepWorkPerThread multiply-adds get fewer threads:
+// there a barrier costs more than the work it splits. With one thread no parallel region opens.
+#pragma once
+
+#include <omp.h>
+
+#include "common/aligned_buffer.h"
+#include "common/spin_barrier.h"
+#include "simd/isa.h"
+
+namespace pyrnn::PYRNN_ISA {
+
+inline constexpr double kMinStepWorkPerThread = 48.0 * 1024;
+
+// A thread's place: member `member` of `size` threads working on one direction.
+struct TeamSeat {
+  int member;
+  int size;
+  SpinBarrier* barrier;
+
+  // This member's share [begin, end) of `count` items.
+  index_t share_begin(index_t count) const { return count * member / size; }
+  index_t share_end(index_t count) const { return count * (member + 1) / size; }
+};
+
+// Calls body(direction, seat) for every direction, on up to `threads` threads; `work_items` (unit
+// blocks) bounds the useful threads per direction, `step_work` is one direction's multiply-adds
+// per step.
+template <typename Body>
+void for_each_direction_team(int threads, index_t directions, index_t work_items, double step_work, Body body) {
+  while (threads > 1 && step_work * double(directions) / threads < kMinStepWorkPerThread) --threads;
+  if (threads > work_items * directions) threads = static_cast<int>(work_items * directions);
+  if (threads <= 1) {
+    SpinBarrier alone;
+    for (index_t d = 0; d < directions; ++d) body(d, TeamSeat{0, 1, &alone});
+    return;
+  }
+  const int groups = directions == 2 ? 2 : 1;
+  SpinBarrier barriers[2];
+#pragma omp parallel num_threads(threads)
+  {
+    const int team = omp_get_num_threads();
+    const int group_count = team >= groups ? groups : 1;
+    const int tid = omp_get_thread_num(), group = tid % group_count;
+    const int group_size = team / group_count, member = tid / group_count;
+#pragma omp single
+    for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
+    if (member < group_size)  // a thread left over from an odd split sits out
+      for (index_t d = group; d < directions; d += group_count) body(d, TeamSeat{member, group_size, &barriers[group]});
+  }
+}
+
+}  // namespace pyrnn::PYRNN_ISA
