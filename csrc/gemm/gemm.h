@@ -122,7 +122,7 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t
       const index_t w = min_of(SC, n1 - j0);
       for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
         gemm_stream_rows<T, SR, SC, SR>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * SR * kc,
-                                             g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+                                        g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
     }
   }
 }
