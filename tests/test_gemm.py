@@ -22,7 +22,7 @@ def blocking(isa, dtype):
 def edge_shapes(cfg):
     """(name, m, n, k) probing every path and edge of one ISA's blocking: the streaming path for
     m <= stream_max_m (row blocks of stream_rows, column chunks of stream_cols) and the packed
-    path above it (MR x NR tiles, KC / MC / NC blocks)."""
+    path above it (MR x NR tiles, KC / MC / NC blocks; narrow_mr x narrow_nr when n is small)."""
     mr, nr, kc, mc, nc = cfg["mr"], cfg["nr"], cfg["kc"], cfg["mc"], cfg["nc"]
     smax, srows, scols = cfg["stream_max_m"], cfg["stream_rows"], cfg["stream_cols"]
     return [
@@ -37,6 +37,10 @@ def edge_shapes(cfg):
         ("m_gt_smax_n_lt_nr", smax + 1, nr - 1, 20),
         ("m_tiles_plus_1_n_gt_nr_k_gt_kc", (smax // mr + 1) * mr + 1, nr + 1, kc + 1),
         ("n1", smax + 7, 1, 9),
+        ("narrow_n1_k_gt_kc", 3 * cfg["narrow_mr"] + 1, 1, kc + 3),
+        ("narrow_n_lt_nr", smax + cfg["narrow_mr"] - 1, cfg["narrow_nr"] - 1, 40),
+        ("narrow_n_eq_nr", smax + 1, cfg["narrow_nr"], 17),
+        ("narrow_n_gt_nr", smax + 2 * cfg["narrow_mr"], cfg["narrow_nr"] + 1, 70),
         ("large_crosses_mc_nc", mc + mr + 3, nc + nr + 1, kc + 5),
     ]
 
@@ -103,7 +107,8 @@ def test_threads_give_identical_bits(isa, dtype):
     rng = np.random.default_rng(3)
     shapes = [(1, 777, 600), (cfg["stream_rows"] + 3, 1000, 300), (cfg["stream_max_m"], 500, cfg["kc"] + 9),
               (cfg["stream_max_m"] + 1, 2 * cfg["nr"] * 9 + 5, 513),
-              (4 * 2 * cfg["mr"] + 5, 300, cfg["kc"] * 2 + 1), (300, cfg["nc"] + 70, 200)]
+              (4 * 2 * cfg["mr"] + 5, 300, cfg["kc"] * 2 + 1), (300, cfg["nc"] + 70, 200),
+              (500, cfg["narrow_nr"] + 3, cfg["kc"] + 1)]
     for m, n, k in shapes:
         for transpose_a in (False, True):
             a, b = operands(rng, m, n, k, transpose_a, dtype)

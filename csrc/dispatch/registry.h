@@ -29,8 +29,10 @@ struct GemmKernels {
   // C (m x n) = op(A) * B + beta * C, row-major; op(A) = A (m x k) or A^T (A stored k x m).
   void (*gemm)(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
                index_t ldb, T beta, T* c, index_t ldc, int threads);
-  const char* microkernel;  // e.g. "f32_gemm_14x32__avx512"
+  const char* microkernel;  // e.g. "f32_gemm_6x64__avx512"
   index_t mr, nr, kc, mc, nc;
+  const char* narrow_kernel;  // narrow products (small n), e.g. "f32_gemm_14x16__avx512"
+  index_t narrow_mr, narrow_nr;
   const char* stream_kernel;  // small-m path, e.g. "f32_gemm_stream8x512__avx512"
   index_t stream_max_m, stream_rows, stream_cols;
 };

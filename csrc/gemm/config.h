@@ -8,6 +8,9 @@
 //            or per thread count.
 //   MC       rows of op(A) per packed A block (multiple of MR; the block, MC x KC, stays in L2).
 //   NC       columns of B per packed B block (multiple of NR; KC x NC, shared by the threads, in L3).
+//   narrow_mr x narrow_nr  the tile for narrow products (n well below NR, e.g. dx = d_pre W_ih
+//            with a small input size), where NR-wide panels would be mostly padding: chosen when
+//            its padded width, with a 25% allowance for the narrower tile's lower rate, is smaller.
 //   stream_max_m, stream_rows, stream_cols  products with m <= stream_max_m pack no B (packing
 //            costs k x n copies per call, too much when few rows of A reuse it): they stream B's
 //            rows through a stream_rows x stream_cols accumulator block in L1 (gemm/stream.h).
@@ -45,6 +48,8 @@ template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x64__avx512";
   static constexpr index_t mr = 6, nr = 64, kc = 512, mc = 192, nc = 4096;
+  static constexpr const char* narrow_kernel = "f32_gemm_14x16__avx512";
+  static constexpr index_t narrow_mr = 14, narrow_nr = 16;
   static constexpr const char* stream_kernel = "f32_gemm_stream8x512__avx512";
   static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 512;
 };
@@ -52,6 +57,8 @@ template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x32__avx512";
   static constexpr index_t mr = 6, nr = 32, kc = 512, mc = 96, nc = 2048;
+  static constexpr const char* narrow_kernel = "f64_gemm_14x8__avx512";
+  static constexpr index_t narrow_mr = 14, narrow_nr = 8;
   static constexpr const char* stream_kernel = "f64_gemm_stream8x256__avx512";
   static constexpr index_t stream_max_m = 64, stream_rows = 8, stream_cols = 256;
 };
@@ -60,6 +67,8 @@ template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x16__avx2";
   static constexpr index_t mr = 6, nr = 16, kc = 384, mc = 192, nc = 4096;
+  static constexpr const char* narrow_kernel = "f32_gemm_12x8__avx2";
+  static constexpr index_t narrow_mr = 12, narrow_nr = 8;
   static constexpr const char* stream_kernel = "f32_gemm_stream6x512__avx2";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
@@ -67,6 +76,8 @@ template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x8__avx2";
   static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 144, nc = 2048;
+  static constexpr const char* narrow_kernel = "f64_gemm_12x4__avx2";
+  static constexpr index_t narrow_mr = 12, narrow_nr = 4;
   static constexpr const char* stream_kernel = "f64_gemm_stream6x256__avx2";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };
@@ -75,6 +86,8 @@ template <>
 struct GemmConfig<float> {
   static constexpr const char* kernel = "f32_gemm_6x8__generic";
   static constexpr index_t mr = 6, nr = 8, kc = 256, mc = 144, nc = 2048;
+  static constexpr const char* narrow_kernel = "f32_gemm_12x4__generic";
+  static constexpr index_t narrow_mr = 12, narrow_nr = 4;
   static constexpr const char* stream_kernel = "f32_gemm_stream6x512__generic";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 512;
 };
@@ -82,6 +95,8 @@ template <>
 struct GemmConfig<double> {
   static constexpr const char* kernel = "f64_gemm_6x4__generic";
   static constexpr index_t mr = 6, nr = 4, kc = 256, mc = 144, nc = 2048;
+  static constexpr const char* narrow_kernel = "f64_gemm_12x2__generic";
+  static constexpr index_t narrow_mr = 12, narrow_nr = 2;
   static constexpr const char* stream_kernel = "f64_gemm_stream6x256__generic";
   static constexpr index_t stream_max_m = 64, stream_rows = 6, stream_cols = 256;
 };

@@ -8,7 +8,8 @@
 //     for ic in this thread's rows by MC:  pack op(A)[ic:+MC, pc:+KC] into MR-high panels (private)
 //       for each NR panel:  for each MR tile:  micro-kernel (gemm/ukernel.h) on a KC-deep tile.
 // Products with m <= stream_max_m (the recurrence's batches) pack no B: gemm/stream.h streams
-// B's rows through an accumulator block in L1, stream_rows rows of op(A) at a time.
+// B's rows through an accumulator block in L1, stream_rows rows of op(A) at a time. Narrow
+// products (n well below NR) run the same blocking on the config's narrow tile.
 //
 // Threads (OpenMP, num_threads(threads), serial below kGemmParallelFlops) split C into a grid of
 // row ranges (whole MR tiles) x column ranges (whole NR panels of each NC block); they never split
@@ -52,14 +53,14 @@ struct GemmArgs {
   index_t ldc;
 };
 
-// One thread's share of a product with m > stream_max_m. Every thread of the team runs the same
-// jc/pc loops (so all reach the barriers); b_block is shared, a_block is the thread's own.
-template <typename T>
+// One thread's share of a product with m > stream_max_m, on MR x NR tiles (the main or the
+// narrow tile). Every thread of the team runs the same jc/pc loops (so all reach the barriers);
+// b_block is shared, a_block is the thread's own.
+template <typename T, int MR, int NR>
 void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block) {
   using Cfg = GemmConfig<T>;
-  constexpr int MR = Cfg::mr, NR = Cfg::nr;
-  constexpr index_t KC = Cfg::kc, MC = Cfg::mc, NC = Cfg::nc;
-  static_assert(MC % MR == 0 && NC % NR == 0, "MC and NC must be whole tiles");
+  constexpr index_t KC = Cfg::kc, MC = Cfg::mc / MR * MR, NC = Cfg::nc;
+  static_assert(MC > 0 && NC % NR == 0, "MC must hold a tile, NC whole panels");
 
   // Thread grid: split rows when there are enough MR tiles to balance, else columns.
   const index_t row_tiles = ceil_div(g.m, MR);
@@ -121,7 +122,7 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t
       const index_t w = min_of(SC, n1 - j0);
       for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
         gemm_stream_rows<T, SR, SC, SR>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * SR * kc,
-                                             g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+                                        g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
     }
   }
 }
@@ -140,6 +141,9 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     return;
   }
   const bool stream = m <= Cfg::stream_max_m;
+  const bool narrow = !stream && 5 * gemm_detail::ceil_div(n, Cfg::narrow_nr) * Cfg::narrow_nr <
+                                     4 * gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr;
+  const index_t mr = narrow ? Cfg::narrow_mr : Cfg::mr, nr = narrow ? Cfg::narrow_nr : Cfg::nr;
   const bool parallel = threads > 1 && 2.0 * double(m) * double(n) * double(k) >= kGemmParallelFlops;
   const int team = parallel ? threads : 1;
 
@@ -147,8 +151,8 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const index_t kc = min_of(k, Cfg::kc);
   // A block rows: whole panels of MR rows, or of stream_rows rows on the streaming path.
   const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::stream_rows
-                            : min_of(gemm_detail::ceil_div(m, Cfg::mr) * Cfg::mr, Cfg::mc);
-  const index_t nc = min_of(gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr, Cfg::nc);
+                            : min_of(gemm_detail::ceil_div(m, mr) * mr, Cfg::mc / mr * mr);
+  const index_t nc = min_of(gemm_detail::ceil_div(n, nr) * nr, Cfg::nc);
   const index_t per_line = index_t(kBufferAlignment / sizeof(T));
   const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
   const index_t t_stride = Cfg::stream_rows * Cfg::stream_cols;
@@ -162,8 +166,12 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
     if (stream)
       gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride, t_blocks.data() + tid * t_stride);
+    else if (narrow)
+      gemm_detail::gemm_thread<T, int(Cfg::narrow_mr), int(Cfg::narrow_nr)>(g, nth, tid, b_block.data(),
+                                                                          a_blocks.data() + tid * a_stride);
     else
-      gemm_detail::gemm_thread(g, nth, tid, b_block.data(), a_blocks.data() + tid * a_stride);
+      gemm_detail::gemm_thread<T, int(Cfg::mr), int(Cfg::nr)>(g, nth, tid, b_block.data(),
+                                                              a_blocks.data() + tid * a_stride);
   }
 }
 

@@ -29,14 +29,18 @@ void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index
     }
     return;
   }
-  // Each row of a panel is a contiguous run of A's row i, scattered with stride MR.
+  // A panel's k step p gathers column p of its rows: write the panel contiguously, reading its
+  // h rows of A side by side.
   for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
     const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
     T* panel = dst + t * MR * kc;
-    for (index_t i = 0; i < h; ++i) {
-      const T* src = a + (i0 + ib + i) * lda + p0;
-      T* out = panel + i;
-      for (index_t p = 0; p < kc; ++p) out[p * MR] = src[p];
+    const T* src = a + (i0 + ib) * lda + p0;
+    if (h == MR) {
+      for (index_t p = 0; p < kc; ++p)
+        for (index_t i = 0; i < MR; ++i) panel[p * MR + i] = src[i * lda + p];
+    } else {
+      for (index_t p = 0; p < kc; ++p)
+        for (index_t i = 0; i < h; ++i) panel[p * MR + i] = src[i * lda + p];
     }
   }
 }
