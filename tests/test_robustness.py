@@ -1,4 +1,6 @@
-"""Numerical robustness: non-finite padding that changes nothing."""
+"""Numerical robustness: a 10,000-step sequence (and the README's tape size for it), saturation
+under huge finite inputs, NaN confined to the sequence it was fed to, non-finite padding that
+changes nothing, and finite gradients through 1,000 steps with the default initialisation."""
 import numpy as np
 import pytest
 
@@ -43,6 +45,87 @@ def readme_tape_nbytes(model, steps, batch):
     return total
 
 
+# -- a long sequence ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name, topology", [
+    ("lstm", dict()),
+    ("lstm_proj", dict(bidirectional=True)),
+    ("gru", dict(num_layers=2)),
+    ("rnn_tanh", dict(bidirectional=True, dtype=np.float64)),
+])
+def test_ten_thousand_steps_run_and_the_tape_has_the_readme_size(rng, name, topology):
+    steps, batch, inputs, hidden = 10_000, 2, 3, 8
+    model = make(name, inputs, hidden, seed=0, **topology)
+    x = rng.standard_normal((steps, batch, inputs)).astype(model.dtype)
+    y, state, tape = model.forward(x)
+    assert tape.nbytes == readme_tape_nbytes(model, steps, batch)
+    assert np.isfinite(y).all()
+    dx, _, dparams = model.backward(tape, rng.standard_normal(y.shape))
+    assert np.isfinite(dx).all() and all(np.isfinite(g).all() for g in dparams.values())
+    # Inference over the same sequence gives the same output as the training forward.
+    y_inference, _ = model(x)
+    np.testing.assert_array_equal(y_inference, y)
+
+
+# -- saturation --------------------------------------------------------------------------------
+HUGE = {np.float32: [1e30, 3e38], np.float64: [1e300, 1.7e308]}
+
+
+@pytest.mark.parametrize("name", TANH_CELLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_finite_inputs_saturate_to_finite_outputs_within_one(isa, rng, name, dtype):
+    steps, batch, inputs, hidden = 7, 6, 9, 21
+    model = make(name, inputs, hidden, dtype=dtype, bidirectional=True, seed=1)
+    for magnitude in HUGE[dtype]:
+        # Per row: all +huge, all -huge, mixed signs, huge next to ordinary values.
+        x = np.empty((steps, batch, inputs), dtype=dtype)
+        x[:, 0], x[:, 1] = magnitude, -magnitude
+        x[:, 2] = magnitude * rng.choice([-1.0, 1.0], size=(steps, inputs))
+        x[:, 3] = rng.standard_normal((steps, inputs))
+        x[::2, 3, ::3] = magnitude
+        x[:, 4:] = magnitude * rng.uniform(-1, 1, size=(steps, batch - 4, inputs))
+        y, state = model(x)
+        h_n, c_n = split_state(model, state)
+        for label, value in [("y", y), ("h_n", h_n)]:
+            assert np.isfinite(value).all(), f"{label} not finite for |x| = {magnitude:g}"
+            assert np.abs(value).max() <= 1, f"{label} outside [-1, 1] for |x| = {magnitude:g}"
+        if c_n is not None:  # |c| grows by at most 1 per step
+            assert np.isfinite(c_n).all() and np.abs(c_n).max() <= steps + 1
+
+
+# -- NaN stays in its sequence -----------------------------------------------------------------
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bidir"])
+def test_nan_in_one_sequence_leaves_the_others_bitwise_unchanged(isa, rng, name, bidirectional):
+    steps, batch, inputs, hidden, t0, bad = 8, 7, 5, 19, 3, 2
+    model = make(name, inputs, hidden, bidirectional=bidirectional, seed=2)
+    x = rng.standard_normal((steps, batch, inputs)).astype(np.float32)
+    y, state, tape = model.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dstate0, _ = model.backward(tape, dy)
+    h_n = split_state(model, state)[0]
+    dh0 = split_state(model, dstate0)[0]
+
+    x_nan = x.copy()
+    x_nan[t0, bad, 1] = np.nan
+    y2, state2, tape2 = model.forward(x_nan)
+    dx2, dstate02, _ = model.backward(tape2, dy)
+    h_n2 = split_state(model, state2)[0]
+    dh02 = split_state(model, dstate02)[0]
+
+    others = [b for b in range(batch) if b != bad]
+    for label, clean, dirty, axis in [("y", y, y2, 1), ("h_n", h_n, h_n2, 1), ("dx", dx, dx2, 1),
+                                      ("dh0", dh0, dh02, 1)]:
+        np.testing.assert_array_equal(np.take(dirty, others, axis), np.take(clean, others, axis),
+                                      err_msg=f"{label} of the other sequences changed")
+    out = y.shape[2] // (2 if bidirectional else 1)
+    assert np.isnan(y2[t0:, bad, :out]).all(), "forward direction: NaN from step t0 on"
+    np.testing.assert_array_equal(y2[:t0, bad, :out], y[:t0, bad, :out])
+    if bidirectional:
+        assert np.isnan(y2[:t0 + 1, bad, out:]).all(), "reverse direction: NaN up to step t0"
+        np.testing.assert_array_equal(y2[t0 + 1:, bad, out:], y[t0 + 1:, bad, out:])
+    assert np.isnan(h_n2[:, bad]).all()
+
+
 # -- padding never enters the maths ------------------------------------------------------------
 @pytest.mark.parametrize("name", list(CELLS))
 @pytest.mark.parametrize("topology", [dict(), dict(bidirectional=True, num_layers=2)], ids=["uni", "bidir2"])
@@ -82,3 +165,22 @@ def test_non_finite_padding_changes_nothing(isa, rng, name, topology, dtype):
         np.testing.assert_array_equal(b, a, err_msg=label)
     for key in clean[4]:
         np.testing.assert_array_equal(dirty[4][key], clean[4][key], err_msg=key)
+
+
+# -- long backpropagation ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_through_a_thousand_steps_are_finite(rng, name, dtype):
+    steps, batch, inputs, hidden = 1000, 3, 8, 16
+    model = make(name, inputs, hidden, dtype=dtype, seed=4)
+    x = rng.standard_normal((steps, batch, inputs)).astype(dtype)
+    y, state, tape = model.forward(x)
+    dy = np.zeros_like(y)
+    dy[-1] = 1                       # only the last step's output: the gradient must cross 1,000 steps
+    h_n = split_state(model, state)[0]
+    dx, dstate0, dparams = model.backward(tape, dy, (np.ones_like(h_n), None) if isinstance(model, pyrnn.LSTM)
+                                          else np.ones_like(h_n))
+    assert np.isfinite(y).all()
+    for label, g in [("dx", dx), ("dh0", split_state(model, dstate0)[0]), *dparams.items()]:
+        assert np.isfinite(g).all(), f"{label} not finite"
+    assert np.abs(dparams[f"weight_hh_l0"]).max() > 0
