@@ -183,15 +183,8 @@ class _Recurrent:
                 raise ValueError("lengths: only batched input has per-sequence lengths")
             lengths = _checks.lengths_array(lengths, batch, steps)
 
-        if training:
-            # The tape keeps x, so it must not be the caller's memory (which may change before
-            # backward); and its padded steps are zeroed, so that NaN or inf there cannot reach
-            # dW_ih = d_pre^T x through 0 * NaN: padding never enters the maths.
-            if lengths is not None:
-                padded = np.arange(steps)[:, None] >= lengths[None, :]
-                x = np.where(padded[:, :, None], self.dtype.type(0), x)
-            elif borrowed and np.may_share_memory(x, converted):
-                x = x.copy()
+        if training and borrowed and np.may_share_memory(x, converted):
+            x = x.copy()  # the tape keeps x: the caller may change its array before backward
 
         D = self._directions
         records, inputs, masks, h_n, c_n = [], [], [], [], []

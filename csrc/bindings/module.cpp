@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -27,6 +28,17 @@ namespace {
 
 template <typename T>
 using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// A new output array for a kernel to fill. Sanitizer builds fill it with NaN (0xFF bytes), so an
+// element a kernel forgets to write shows up in the tests; other builds leave it uninitialised.
+template <typename T>
+Array<T> output_array(std::vector<index_t> shape) {
+  Array<T> array(std::move(shape));
+#ifdef PYRNN_POISON_UNINITIALISED
+  if (array.size() > 0) std::memset(static_cast<void*>(array.mutable_data()), 0xFF, sizeof(T) * array.size());
+#endif
+  return array;
+}
 
 std::string shape_text(const std::vector<index_t>& shape) {
   std::ostringstream out;
@@ -117,9 +129,9 @@ class NativeLayer {
           throw py::value_error("lengths: expected values in [0, T=" + std::to_string(steps) + "], got " +
                                 std::to_string(lengths->data()[b]));
     }
-    Array<T> y({steps, batch, D * s.out_size()}), h_n({D, batch, s.out_size()});
+    Array<T> y = output_array<T>({steps, batch, D * s.out_size()}), h_n = output_array<T>({D, batch, s.out_size()});
     std::optional<Array<T>> c_n;
-    if (c0) c_n.emplace(std::vector<index_t>{D, batch, s.hidden_size});
+    if (c0) c_n = output_array<T>({D, batch, s.hidden_size});
     std::unique_ptr<Tape<T>> tape;
     if (training) tape.reset(new Tape<T>{layer_, LayerTape<T>(s, steps, batch)});
 
@@ -163,15 +175,15 @@ py::tuple tape_backward(const Tape<T>& tape, const Array<T>& x, const Array<T>& 
     if (!s.has_cell_state()) throw py::value_error("dc_n: only an LSTM has a cell state");
     require_shape(*dc_n, {D, batch, s.hidden_size}, "dc_n");
   }
-  Array<T> dx({steps, batch, s.input_size}), dh0({D, batch, s.out_size()});
-  Array<T> dw_ih({DGH, s.input_size}), dw_hh({DGH, s.out_size()});
+  Array<T> dx = output_array<T>({steps, batch, s.input_size}), dh0 = output_array<T>({D, batch, s.out_size()});
+  Array<T> dw_ih = output_array<T>({DGH, s.input_size}), dw_hh = output_array<T>({DGH, s.out_size()});
   std::optional<Array<T>> dc0, db_ih, db_hh, dw_hr;
-  if (s.has_cell_state()) dc0.emplace(std::vector<index_t>{D, batch, s.hidden_size});
+  if (s.has_cell_state()) dc0 = output_array<T>({D, batch, s.hidden_size});
   if (s.has_bias) {
-    db_ih.emplace(std::vector<index_t>{DGH});
-    db_hh.emplace(std::vector<index_t>{DGH});
+    db_ih = output_array<T>({DGH});
+    db_hh = output_array<T>({DGH});
   }
-  if (P > 0) dw_hr.emplace(std::vector<index_t>{D * P, s.hidden_size});
+  if (P > 0) dw_hr = output_array<T>({D * P, s.hidden_size});
 
   BackwardArgs<T> args;
   args.x = x.data();

@@ -1,5 +1,9 @@
 // A move-only, 64-byte aligned, uninitialised array. Sizes are checked for overflow;
 // a failed allocation throws std::bad_alloc (MemoryError in Python).
+// Sanitizer builds (PYRNN_POISON_UNINITIALISED, set by CMake's PYRNN_SANITIZE) fill fresh memory
+// with 0xFF bytes, a NaN in float and double (and -1 in integers): a kernel that reads workspace
+// it never wrote then computes with NaN, which the tests against the oracle catch. ASan itself
+// does not report reads of uninitialised heap memory, and a fresh page of zeros would hide them.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +35,9 @@ class AlignedBuffer {
         (static_cast<std::size_t>(bytes) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
     data_ = static_cast<T*>(std::aligned_alloc(kBufferAlignment, rounded));
     if (data_ == nullptr) throw std::bad_alloc();
+#ifdef PYRNN_POISON_UNINITIALISED
+    std::memset(static_cast<void*>(data_), 0xFF, rounded);
+#endif
   }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;

@@ -69,8 +69,8 @@ inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<
   T* y_row = s.y + b * s.y_stride + u0;
   // The state this block reads; with a projection, h has P columns and project_step owns it.
   const Lanes<T> h_prev = projected ? Lanes<T>{} : load_lanes(s.h_cur + b * s.hs + u0);
-  if (s.tape != nullptr && !projected)
-    store_first_lanes(s.tape->h_prev.data() + tape_row * D * H + d * H + u0, h_prev, n);
+  if (s.tape != nullptr && !projected)  // zero at padded steps: see tape.h
+    store_first_lanes(s.tape->h_prev.data() + tape_row * D * H + d * H + u0, valid ? h_prev : Lanes<T>{}, n);
 
   if constexpr (kCell == Cell::lstm) {
     T* c_row = s.c + b * Hp + u0;
@@ -202,7 +202,7 @@ void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end)
 }
 
 // h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
-// length keep h. Also writes y and, with a tape, h_prev for those columns.
+// length keep h. Also writes y and, with a tape, h_prev for those columns (zero at padded steps).
 template <typename T>
 void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
   const PackedLayer<T>& L = *s.layer;
@@ -214,7 +214,7 @@ void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
     T* y_row = s.y + b * s.y_stride;
     if (s.tape != nullptr)
       for (index_t p = p_begin; p < p_end; ++p)
-        s.tape->h_prev.data()[(s.tape_row0 + b) * D * P + s.direction * P + p] = s.h_cur[b * P + p];
+        s.tape->h_prev.data()[(s.tape_row0 + b) * D * P + s.direction * P + p] = valid ? s.h_cur[b * P + p] : T(0);
     for (index_t p = p_begin; p < p_end; ++p) {
       T sum = T(0);
       if (valid)

@@ -8,6 +8,9 @@
 //   proj_in     (T, B, D*H)    LSTM with projection: o*tanh(c), the input of W_hr
 //   hidden_lin  (T, B, D*H)    GRU: W_hn h + b_hn
 //   lengths     (B)            the sequence lengths the forward used (T for all if none given)
+// At padded steps (t >= length) h_prev and proj_in hold zeros and BPTT reads nothing else: it
+// reads those rows only in the weight-gradient products, where d_pre is 0, and 0 * NaN is NaN,
+// so a state no valid step used (h0 of an empty sequence, which may be anything) must not enter.
 // Bytes: sizeof(T) * T*B*D * (G*H + Hout + [LSTM] 2H + [proj] H + [GRU] H) + 8*B.
 #pragma once
 
