@@ -2,6 +2,7 @@
 // and that ISA's flags; it exports the ISA's kernel tables to the registry (registry.cpp).
 // Constant-initialised: no code runs here before the CPU check.
 #include "dispatch/registry.h"
+#include "math/vmath.h"
 #include "sequence/layer_backward.h"
 #include "sequence/layer_forward.h"
 #include "sequence/pack.h"
@@ -13,5 +14,11 @@ extern const SequenceKernels<double> kernels_f64;
 
 const SequenceKernels<float> kernels_f32 = {pack_layer<float>, layer_forward<float>, layer_backward<float>};
 const SequenceKernels<double> kernels_f64 = {pack_layer<double>, layer_forward<double>, layer_backward<double>};
+
+extern const MathKernels<float> math_f32;
+extern const MathKernels<double> math_f64;
+
+const MathKernels<float> math_f32 = {vexp<float>, vsigmoid<float>, vtanh<float>};
+const MathKernels<double> math_f64 = {vexp<double>, vsigmoid<double>, vtanh<double>};
 
 }  // namespace pyrnn::PYRNN_ISA

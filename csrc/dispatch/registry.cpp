@@ -10,6 +10,8 @@
   namespace pyrnn::isa {                              \
   extern const SequenceKernels<float> kernels_f32;    \
   extern const SequenceKernels<double> kernels_f64;   \
+  extern const MathKernels<float> math_f32;           \
+  extern const MathKernels<double> math_f64;          \
   }
 PYRNN_DECLARE_ISA(avx512)
 PYRNN_DECLARE_ISA(avx2)
@@ -27,9 +29,9 @@ bool supports_generic(const CpuFeatures&) { return true; }
 
 // Priority order: the first supported record wins.
 const IsaRecord kRecords[] = {
-    {"avx512", supports_avx512, avx512::kernels_f32, avx512::kernels_f64},
-    {"avx2", supports_avx2, avx2::kernels_f32, avx2::kernels_f64},
-    {"generic", supports_generic, generic::kernels_f32, generic::kernels_f64},
+    {"avx512", supports_avx512, avx512::kernels_f32, avx512::kernels_f64, avx512::math_f32, avx512::math_f64},
+    {"avx2", supports_avx2, avx2::kernels_f32, avx2::kernels_f64, avx2::math_f32, avx2::math_f64},
+    {"generic", supports_generic, generic::kernels_f32, generic::kernels_f64, generic::math_f32, generic::math_f64},
 };
 
 const IsaRecord* find_supported(const std::string& name) {
@@ -65,6 +67,8 @@ std::atomic<const IsaRecord*>& active_slot() {
 }  // namespace
 
 const IsaRecord& active_isa() { return *active_slot().load(std::memory_order_acquire); }
+
+const IsaRecord& supported_isa(const std::string& name) { return *find_supported(name); }
 
 void select_isa(const std::string& name) {
   active_slot().store(find_supported(name), std::memory_order_release);

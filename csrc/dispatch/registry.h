@@ -23,11 +23,21 @@ struct SequenceKernels {
   void (*backward)(const PackedLayer<T>& layer, const LayerTape<T>& tape, const BackwardArgs<T>& args);
 };
 
+// Vectorised activations over arrays (math/vmath.h): y[i] = f(x[i]), y may be x.
+template <typename T>
+struct MathKernels {
+  void (*vexp)(index_t n, const T* x, T* y);
+  void (*vsigmoid)(index_t n, const T* x, T* y);
+  void (*vtanh)(index_t n, const T* x, T* y);
+};
+
 struct IsaRecord {
   const char* name;
   bool (*supported)(const CpuFeatures& cpu);
   SequenceKernels<float> f32;
   SequenceKernels<double> f64;
+  MathKernels<float> math_f32;
+  MathKernels<double> math_f64;
 };
 
 // Per-ISA kernel access for one dtype.
@@ -38,7 +48,15 @@ inline const SequenceKernels<float>& kernels_of<float>(const IsaRecord& isa) { r
 template <>
 inline const SequenceKernels<double>& kernels_of<double>(const IsaRecord& isa) { return isa.f64; }
 
+template <typename T>
+const MathKernels<T>& math_kernels_of(const IsaRecord& isa);
+template <>
+inline const MathKernels<float>& math_kernels_of<float>(const IsaRecord& isa) { return isa.math_f32; }
+template <>
+inline const MathKernels<double>& math_kernels_of<double>(const IsaRecord& isa) { return isa.math_f64; }
+
 const IsaRecord& active_isa();                 // chosen on first call (PYRNN_ISA honoured)
+const IsaRecord& supported_isa(const std::string& name);  // throws std::invalid_argument if unknown/unsupported
 void select_isa(const std::string& name);      // throws std::invalid_argument if unknown/unsupported
 std::vector<std::string> available_isas();     // supported by this CPU, priority order
 std::vector<std::string> compiled_isas();      // all records, priority order
