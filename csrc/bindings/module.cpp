@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/math_testing.h"
 #include "common/threads.h"
 #include "dispatch/registry.h"
 
@@ -248,6 +249,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("active_isa", [] { return std::string(active_isa().name); });
   m.def("select_isa", &select_isa, py::arg("name"));
   m.def("available_isas", &available_isas);
+  bind_math_testing(m);
   m.def("build_info", [] {
     py::dict info;
     info["compiler"] = PYRNN_COMPILER;

@@ -3,6 +3,7 @@
 // Constant-initialised: no code runs here before the CPU check.
 #include "dispatch/registry.h"
 #include "gemm/gemm.h"
+#include "math/vmath.h"
 #include "sequence/layer_backward.h"
 #include "sequence/layer_forward.h"
 #include "sequence/pack.h"
@@ -26,5 +27,11 @@ constexpr GemmKernels<T> gemm_kernels() {
 }
 const GemmKernels<float> gemm_f32 = gemm_kernels<float>();
 const GemmKernels<double> gemm_f64 = gemm_kernels<double>();
+
+extern const MathKernels<float> math_f32;
+extern const MathKernels<double> math_f64;
+
+const MathKernels<float> math_f32 = {vexp<float>, vsigmoid<float>, vtanh<float>};
+const MathKernels<double> math_f64 = {vexp<double>, vsigmoid<double>, vtanh<double>};
 
 }  // namespace pyrnn::PYRNN_ISA

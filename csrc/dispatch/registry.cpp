@@ -12,6 +12,8 @@
   extern const SequenceKernels<double> kernels_f64;   \
   extern const GemmKernels<float> gemm_f32;           \
   extern const GemmKernels<double> gemm_f64;          \
+  extern const MathKernels<float> math_f32;           \
+  extern const MathKernels<double> math_f64;          \
   }
 PYRNN_DECLARE_ISA(avx512)
 PYRNN_DECLARE_ISA(avx2)
@@ -29,9 +31,12 @@ bool supports_generic(const CpuFeatures&) { return true; }
 
 // Priority order: the first supported record wins.
 const IsaRecord kRecords[] = {
-    {"avx512", supports_avx512, avx512::kernels_f32, avx512::kernels_f64, avx512::gemm_f32, avx512::gemm_f64},
-    {"avx2", supports_avx2, avx2::kernels_f32, avx2::kernels_f64, avx2::gemm_f32, avx2::gemm_f64},
-    {"generic", supports_generic, generic::kernels_f32, generic::kernels_f64, generic::gemm_f32, generic::gemm_f64},
+    {"avx512", supports_avx512, avx512::kernels_f32, avx512::kernels_f64, avx512::gemm_f32, avx512::gemm_f64,
+     avx512::math_f32, avx512::math_f64},
+    {"avx2", supports_avx2, avx2::kernels_f32, avx2::kernels_f64, avx2::gemm_f32, avx2::gemm_f64,
+     avx2::math_f32, avx2::math_f64},
+    {"generic", supports_generic, generic::kernels_f32, generic::kernels_f64, generic::gemm_f32, generic::gemm_f64,
+     generic::math_f32, generic::math_f64},
 };
 
 const IsaRecord* find_supported(const std::string& name) {

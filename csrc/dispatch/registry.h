@@ -37,6 +37,14 @@ struct GemmKernels {
   index_t stream_max_m, stream_rows, stream_cols;
 };
 
+// Vectorised activations over arrays (math/vmath.h): y[i] = f(x[i]), y may be x.
+template <typename T>
+struct MathKernels {
+  void (*vexp)(index_t n, const T* x, T* y);
+  void (*vsigmoid)(index_t n, const T* x, T* y);
+  void (*vtanh)(index_t n, const T* x, T* y);
+};
+
 struct IsaRecord {
   const char* name;
   bool (*supported)(const CpuFeatures& cpu);
@@ -44,6 +52,8 @@ struct IsaRecord {
   SequenceKernels<double> f64;
   GemmKernels<float> gemm_f32;
   GemmKernels<double> gemm_f64;
+  MathKernels<float> math_f32;
+  MathKernels<double> math_f64;
 };
 
 // Per-ISA kernel access for one dtype.
@@ -59,6 +69,13 @@ template <>
 inline const GemmKernels<float>& gemm_kernels_of<float>(const IsaRecord& isa) { return isa.gemm_f32; }
 template <>
 inline const GemmKernels<double>& gemm_kernels_of<double>(const IsaRecord& isa) { return isa.gemm_f64; }
+
+template <typename T>
+const MathKernels<T>& math_kernels_of(const IsaRecord& isa);
+template <>
+inline const MathKernels<float>& math_kernels_of<float>(const IsaRecord& isa) { return isa.math_f32; }
+template <>
+inline const MathKernels<double>& math_kernels_of<double>(const IsaRecord& isa) { return isa.math_f64; }
 
 const IsaRecord& active_isa();                 // chosen on first call (PYRNN_ISA honoured)
 const IsaRecord& find_isa(const std::string& name);  // a supported record; throws like select_isa

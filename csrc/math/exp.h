@@ -6,13 +6,15 @@
 // |r| <= ln2 / 2 up to rounding); exp(r) = 1 + r + r^2 Q(r) with Q the minimax polynomial for
 // the relative error of exp on |r| <= ln2 / 2 (1 + 2^-10) (tools/remez.py); finally
 // exp(x) = ldexp(exp(r), n), rounded once, so results in the subnormal range are right too.
-//   float:  Q of degree 4, approximation error 4.4e-9 relative (0.04 ulp)
+//   float:  Q of degree 4, approximation error 4.4e-9 relative (<= 0.07 ulp)
 //   double: Q of degree 9, approximation error 9.6e-18 relative (0.09 ulp)
 // Saturation. The clamp bounds are past both ends of the representable range, so
-// exp(x) = +inf for x > 88.7228391 (float) / 709.782712893384 (double), +inf included, and 0 for
-// x < -103.972 (float) / -745.1332 (double), -inf included; never NaN for a non-NaN input.
-// Measured error (tests/test_math.py, every ISA, vs long double): float <= 1 ulp,
-// double <= 1 ulp, over the whole range including subnormal results.
+// exp(x) = +inf from x = 88.72284 (float) / 709.78271289338 (double), +inf included; subnormal
+// below -87.34 / -708.40; 0 below -103.97208 / -745.13322, -inf included. Never NaN for a
+// non-NaN input.
+// Error bound: 1.5 ulp over the whole range, subnormal results included (asserted by
+// tests/test_math.py). Measured maximum (tools/ulp_scan.py): float 1.02 ulp (0.99 on generic)
+// over all 2^32 inputs; double 1.03 ulp over 3.4e7 inputs (random bit patterns, dense grids).
 #pragma once
 
 #include "math/polynomial.h"

@@ -10,10 +10,10 @@
 //   a >= 0.625: z = exp(-2a) (math/exp.h) <= 0.287 and tanh(a) = (1 - z) / (1 + z); the error of
 //     z is damped by 2z / (1 - z^2) <= 0.62 and 1 - z does not cancel.
 // Both branches are computed and blended per lane.
-// Saturation. Exactly +-1 once z < 2^-25 (|x| > 9.01 float) / 2^-54 (|x| > 19.06 double), +-inf
-// included (exp(-inf) = 0); in [-1, 1] for every input but NaN, and NaN -> NaN.
-// Measured error (tests/test_math.py, every ISA, vs long double): float <= 2 ulp,
-// double <= 2 ulp.
+// Saturation. Exactly +-1 from |x| = 8.66434 (float) / 18.71497 (double), +-inf included
+// (exp(-inf) = 0); in [-1, 1] for every input but NaN, and NaN -> NaN.
+// Error bound: 2 ulp (asserted by tests/test_math.py). Measured maximum (tools/ulp_scan.py):
+// float 1.51 ulp (1.52 on generic) over all 2^32 inputs; double 1.52 ulp over 3.4e7 inputs.
 #pragma once
 
 #include "math/exp.h"
