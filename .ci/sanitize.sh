@@ -11,6 +11,8 @@
 #                          workspace and padding (cells, projection, directions, stacks, bias,
 #                          lengths 0 / partial / full, odd sizes, 1 and 2 threads, both dtypes):
 #                          with the NaN poison a read of memory no kernel wrote fails here
+#   test_layers_oracle.py  the full native-vs-oracle parity grid (every cell and feature, odd sizes)
+#   test_math.py, test_gemm.py  the vector maths and the GEMM edge tiles, every ISA
 #   test_determinism.py    1-3 kernel threads, batch invariance: the threaded recurrences
 #   test_robustness.py     T = 10,000, 1,000-step BPTT, huge and NaN inputs, non-finite padding
 #   test_concurrency.py    8 Python threads in the kernels at once, set_num_threads while running
@@ -69,7 +71,7 @@ info = pyrnn.build_info()
 assert info["sanitized"], "the staged _core is not a sanitizer build: " + pyrnn._core.__file__
 print("== sanitized _core:", pyrnn._core.__file__, "ISAs:", ", ".join(info["available_isas"]))'
 
-tests=(test_uninitialised.py test_determinism.py test_robustness.py test_concurrency.py test_lifetime.py)
+tests=(test_uninitialised.py test_layers_oracle.py test_math.py test_gemm.py test_determinism.py test_robustness.py test_concurrency.py test_lifetime.py)
 status=0
 "$python" -m pytest -p no:cacheprovider --rootdir="$root" -c "$root/pyproject.toml" -o addopts=-ra -q \
   "${tests[@]/#/$root/tests/}" "$@" 2>&1 | tee "$root/build/san/pytest.log" || status=$?

@@ -108,8 +108,11 @@ class NativeLayer {
     auto packed = std::make_shared<PackedLayer<T>>();
     packed->spec = s;
     packed->isa = &active_isa();
-    fill_plain_weights(*packed, weights.data());
-    kernels_of<T>(*packed->isa).pack(*packed);
+    {
+      py::gil_scoped_release release;  // the arrays stay alive: the caller holds them
+      fill_plain_weights(*packed, weights.data());
+      kernels_of<T>(*packed->isa).pack(*packed);
+    }
     layer_ = std::move(packed);
   }
 
