@@ -12,6 +12,7 @@
 #                          lengths 0 / partial / full, odd sizes, 1 and 2 threads, both dtypes):
 #                          with the NaN poison a read of memory no kernel wrote fails here
 #   test_layers_oracle.py  the full native-vs-oracle parity grid (every cell and feature, odd sizes)
+#   test_api.py            every argument error (C++ exceptions through the bindings)
 #   test_math.py, test_gemm.py  the vector maths and the GEMM edge tiles, every ISA
 #   test_determinism.py    1-3 kernel threads, batch invariance: the threaded recurrences
 #   test_robustness.py     T = 10,000, 1,000-step BPTT, huge and NaN inputs, non-finite padding
@@ -53,7 +54,9 @@ mkdir -p build/san/stage/pyrnn
 cp pyrnn/*.py build/san/stage/pyrnn/
 cp build/san/_core*.so build/san/stage/pyrnn/
 
-LD_PRELOAD=$(g++ -print-file-name=libasan.so)
+# libstdc++ too: loaded later by the extension, ASan would find no real __cxa_throw and abort
+# ("CHECK failed ... real___cxa_throw") on the first C++ exception, e.g. an argument error.
+LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)"
 export LD_PRELOAD
 # Reports go to files as well as stderr, since pytest's capture of stderr dies with the process.
 reports=$root/build/san/reports
@@ -71,7 +74,7 @@ info = pyrnn.build_info()
 assert info["sanitized"], "the staged _core is not a sanitizer build: " + pyrnn._core.__file__
 print("== sanitized _core:", pyrnn._core.__file__, "ISAs:", ", ".join(info["available_isas"]))'
 
-tests=(test_uninitialised.py test_layers_oracle.py test_math.py test_gemm.py test_determinism.py test_robustness.py test_concurrency.py test_lifetime.py)
+tests=(test_uninitialised.py test_layers_oracle.py test_api.py test_math.py test_gemm.py test_determinism.py test_robustness.py test_concurrency.py test_lifetime.py)
 status=0
 "$python" -m pytest -p no:cacheprovider --rootdir="$root" -c "$root/pyproject.toml" -o addopts=-ra -q \
   "${tests[@]/#/$root/tests/}" "$@" 2>&1 | tee "$root/build/san/pytest.log" || status=$?
