@@ -7,7 +7,7 @@ With several threads each timed batch follows a pause and an untimed warm-up bat
 OpenMP's idle workers spin for a while after a call and would otherwise steal the cores of
 whichever runs next, and a core woken from idle needs a moment to come back to speed.
 
-    python benchmarks/bench_gemm.py [--threads 1 2] [--isa avx512] [--repeats 7] [--quick]
+    python bench/bench_gemm.py [--threads 1 2] [--isa avx512] [--repeats 7] [--quick]
 """
 import argparse
 import json
