@@ -56,7 +56,8 @@ PEER_RTOL = 1e-4     # a peer's outputs vs pyrnn's (the same float32 model, so t
 
 REFERENCE_MAX_S = 2.0    # the oracle is timed only where one call takes less than this
 WARM_S = 1.0             # a first call this long is warm-up enough: no second, calibrating call
-SETTLE_S = 0.02          # pause before each sample: the previous runtime's spinning threads go idle
+SETTLE_S = 0.1           # pause before each sample: the previous runtime's spinning threads go idle
+                         # (ONNX Runtime's workers spin ~40 ms after a run on this machine)
 STREAM_STEPS = 100       # steps per streaming sample; the state is carried from step to step
 SEED = 20240
 
