@@ -3,7 +3,9 @@
 // once or twice per step. With two directions and at least two threads, the directions run
 // concurrently on two groups; otherwise one group runs them one after the other.
 // Steps with less work per thread than kMinStepWorkPerThread multiply-adds get fewer threads:
-// there a barrier costs more than the work it splits. With one thread no parallel region opens.
+// there a barrier costs more than the work it splits; so do calls with less than
+// kMinCallWorkPerThread in all, where waking the team costs more (a streaming call of one step).
+// With one thread no parallel region opens.
 #pragma once
 
 #include <omp.h>
@@ -14,7 +16,12 @@
 
 namespace pyrnn::PYRNN_ISA {
 
-inline constexpr double kMinStepWorkPerThread = 48.0 * 1024;
+// Measured on a Zen 4 pair (B = 1): a step of an RNN with H = 128 (8 Ki per thread) ran 1.4x
+// faster on two threads, one with H = 64 (2 Ki) 1.7x slower.
+inline constexpr double kMinStepWorkPerThread = 8.0 * 1024;
+// One step of an RNN with H = 256 (64 Ki) ran ~1.8x slower on two threads than on one, of an
+// LSTM with H = 256 (256 Ki) 1.3x faster.
+inline constexpr double kMinCallWorkPerThread = 96.0 * 1024;
 
 // A thread's place: member `member` of `size` threads working on one direction.
 struct TeamSeat {
@@ -29,10 +36,13 @@ struct TeamSeat {
 
 // Calls body(direction, seat) for every direction, on up to `threads` threads; `work_items` (unit
 // blocks) bounds the useful threads per direction, `step_work` is one direction's multiply-adds
-// per step.
+// per step, of `steps` steps.
 template <typename Body>
-void for_each_direction_team(int threads, index_t directions, index_t work_items, double step_work, Body body) {
-  while (threads > 1 && step_work * double(directions) / threads < kMinStepWorkPerThread) --threads;
+void for_each_direction_team(int threads, index_t directions, index_t work_items, index_t steps, double step_work,
+                             Body body) {
+  const double work = step_work * double(directions);
+  while (threads > 1 && (work / threads < kMinStepWorkPerThread || work * double(steps) / threads < kMinCallWorkPerThread))
+    --threads;
   if (threads > work_items * directions) threads = static_cast<int>(work_items * directions);
   if (threads <= 1) {
     SpinBarrier alone;

@@ -244,7 +244,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const 
     }
 
   const double step_work = double(B) * double(G * Hp) * double(Hout);
-  for_each_direction_team(a.threads, D, blocks, step_work, [&](index_t d, TeamSeat seat) {
+  for_each_direction_team(a.threads, D, blocks, steps, step_work, [&](index_t d, TeamSeat seat) {
     const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
     const index_t p_begin = seat.share_begin(P), p_end = seat.share_end(P);
     StepContext<T> s;

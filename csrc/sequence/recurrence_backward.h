@@ -205,7 +205,7 @@ void recurrence_backward(const PackedLayer<T>& L, const LayerTape<T>& tape, cons
 
   const double step_work = double(B) * double(GH) * double(Hout);
   T* d_pre_h_all = spec.cell == Cell::gru ? ws.d_pre_h.data() : ws.d_pre.data();
-  for_each_direction_team(a.threads, D, blocks, step_work, [&](index_t d, TeamSeat seat) {
+  for_each_direction_team(a.threads, D, blocks, steps, step_work, [&](index_t d, TeamSeat seat) {
     const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
     const index_t p_begin = seat.share_begin(P), p_end = seat.share_end(P);
     BackStepContext<T> s;
