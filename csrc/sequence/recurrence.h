@@ -24,6 +24,7 @@
 #include "sequence/direction_teams.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
+#include "sequence/row_tiles.h"
 #include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
@@ -178,9 +179,9 @@ inline constexpr int kRowsPerTile = kVectorBytes == 64 ? 24 / (kGates<kCell> * k
 template <typename T, Cell kCell, int kBlocks>
 void fused_step_rows(const StepContext<T>& s, index_t block0) {
   constexpr int R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
-  index_t b = 0;
-  for (; b + R <= s.batch; b += R) fused_step_tile<T, kCell, R, kBlocks>(s, b, block0);
-  for (; b < s.batch; ++b) fused_step_tile<T, kCell, 1, kBlocks>(s, b, block0);
+  for_each_row_tile<R>(s.batch, [&](auto rows, index_t b0) {
+    fused_step_tile<T, kCell, decltype(rows)::value, kBlocks>(s, b0, block0);
+  });
 }
 
 template <typename T, Cell kCell>

@@ -22,6 +22,7 @@
 #include "sequence/direction_teams.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
+#include "sequence/row_tiles.h"
 #include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
@@ -138,9 +139,7 @@ void carry_tile(const BackStepContext<T>& s, index_t b0, index_t block0) {
 template <typename T, int kBlocks>
 void carry_rows(const BackStepContext<T>& s, index_t block0) {
   constexpr int R = (kVectorBytes == 64 ? 24 : 12) / kBlocks;
-  index_t b = 0;
-  for (; b + R <= s.batch; b += R) carry_tile<T, R, kBlocks>(s, b, block0);
-  for (; b < s.batch; ++b) carry_tile<T, 1, kBlocks>(s, b, block0);
+  for_each_row_tile<R>(s.batch, [&](auto rows, index_t b0) { carry_tile<T, decltype(rows)::value, kBlocks>(s, b0, block0); });
 }
 
 template <typename T>
