@@ -190,9 +190,12 @@ class _Recurrent:
         records, inputs, masks, h_n, c_n = [], [], [], [], []
         layer_input = x
         for layer, native in enumerate(self._native):
-            rows = slice(layer * D, (layer + 1) * D)
-            y, h, c, record = native.forward(layer_input, h0[rows], None if c0 is None else c0[rows],
-                                             lengths, training)
+            if self.num_layers > 1:
+                rows = slice(layer * D, (layer + 1) * D)
+                h0_layer, c0_layer = h0[rows], None if c0 is None else c0[rows]
+            else:
+                h0_layer, c0_layer = h0, c0
+            y, h, c, record = native.forward(layer_input, h0_layer, c0_layer, lengths, training)
             h_n.append(h)
             c_n.append(c)
             mask = None
@@ -235,6 +238,8 @@ class _Recurrent:
 
     def _initial_state(self, state, batch, batched):
         h_shape, c_shape = self._state_shapes(batch)
+        if batched and self._is_kernel_state(state, h_shape, c_shape):
+            return state if self._cell == "lstm" else (state, None)  # streaming: the state as returned
         if self._cell == "lstm":
             if state is None:
                 return np.zeros(h_shape, self.dtype), np.zeros(c_shape, self.dtype)
@@ -247,6 +252,16 @@ class _Recurrent:
         if isinstance(state, (tuple, list)):
             raise TypeError(f"state: expected None or an h0 array for {type(self).__name__}, got a {type(state).__name__}")
         return self._state_array(state, "h0", h_shape, batched), None
+
+    def _is_kernel_state(self, state, h_shape, c_shape):
+        """Whether `state` is already what the kernels take (as forward returns it): C-contiguous
+        arrays of the model's dtype and the batched shapes, so no check could fail."""
+        def ready(array, shape):
+            return (type(array) is np.ndarray and array.dtype == self.dtype and array.flags.c_contiguous
+                    and array.shape == shape)
+        if self._cell == "lstm":
+            return type(state) is tuple and len(state) == 2 and ready(state[0], h_shape) and ready(state[1], c_shape)
+        return ready(state, h_shape)
 
     # -- backward ----------------------------------------------------------------------------
     def backward(self, tape, dy, dstate=None):
