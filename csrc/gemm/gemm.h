@@ -161,9 +161,7 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   AlignedBuffer<T> a_blocks(checked_mul(team, a_stride));
 
   const gemm_detail::GemmArgs<T> g{transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc};
-#pragma omp parallel num_threads(team) if (parallel)
-  {
-    const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+  const auto thread_share = [&](int nth, int tid) {
     if (stream)
       gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride, t_blocks.data() + tid * t_stride);
     else if (narrow)
@@ -172,7 +170,13 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     else
       gemm_detail::gemm_thread<T, int(Cfg::mr), int(Cfg::nr)>(g, nth, tid, b_block.data(),
                                                               a_blocks.data() + tid * a_stride);
+  };
+  if (!parallel) {  // no OpenMP construct at all: even an if(false) region made a futex call
+    thread_share(1, 0);
+    return;
   }
+#pragma omp parallel num_threads(team)
+  thread_share(omp_get_num_threads(), omp_get_thread_num());
 }
 
 // dst[j] = sum over rows r of src[r * ld + j], summed in row order (thread-count independent).
