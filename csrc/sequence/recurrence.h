@@ -184,21 +184,31 @@ void fused_step_rows(const StepContext<T>& s, index_t block0) {
   });
 }
 
+// Tiles of J blocks, then single blocks; `backwards` visits the same tiles last to first. The
+// recurrence alternates from step to step, so a step starts on the panels the previous one read
+// last, which are still in cache: with a W_hh slice near the size of L2, sweeping one way every
+// step would evict each panel shortly before its next use (1-5% on latency cases with H = 256 and
+// 512, one thread). Blocks are independent, so the order changes no result.
 template <typename T, Cell kCell>
-void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end) {
+void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   constexpr int J = kBlocksPerTile<kCell>;
-  index_t block = block_begin;
-  for (; block + J <= block_end; block += J) fused_step_rows<T, kCell, J>(s, block);
-  for (; block < block_end; ++block) fused_step_rows<T, kCell, 1>(s, block);
+  const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
+  if (!backwards) {
+    for (index_t tile = 0; tile < tiles; ++tile) fused_step_rows<T, kCell, J>(s, block_begin + tile * J);
+    for (index_t block = singles_begin; block < block_end; ++block) fused_step_rows<T, kCell, 1>(s, block);
+  } else {
+    for (index_t block = block_end - 1; block >= singles_begin; --block) fused_step_rows<T, kCell, 1>(s, block);
+    for (index_t tile = tiles - 1; tile >= 0; --tile) fused_step_rows<T, kCell, J>(s, block_begin + tile * J);
+  }
 }
 
 template <typename T>
-void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end) {
+void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   switch (s.layer->spec.cell) {
-    case Cell::lstm: fused_step_blocks<T, Cell::lstm>(s, block_begin, block_end); break;
-    case Cell::gru: fused_step_blocks<T, Cell::gru>(s, block_begin, block_end); break;
-    case Cell::rnn_relu: fused_step_blocks<T, Cell::rnn_relu>(s, block_begin, block_end); break;
-    default: fused_step_blocks<T, Cell::rnn_tanh>(s, block_begin, block_end); break;
+    case Cell::lstm: fused_step_blocks<T, Cell::lstm>(s, block_begin, block_end, backwards); break;
+    case Cell::gru: fused_step_blocks<T, Cell::gru>(s, block_begin, block_end, backwards); break;
+    case Cell::rnn_relu: fused_step_blocks<T, Cell::rnn_relu>(s, block_begin, block_end, backwards); break;
+    default: fused_step_blocks<T, Cell::rnn_tanh>(s, block_begin, block_end, backwards); break;
   }
 }
 
@@ -268,7 +278,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const 
       s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
       s.y = a.y + s.t * B * D * Hout + d * Hout;
       s.tape_row0 = s.t * B;
-      fused_step(s, block_begin, block_end);
+      fused_step(s, block_begin, block_end, step % 2 == 1);
       if (P > 0) {
         seat.barrier->wait();
         project_step(s, p_begin, p_end);
