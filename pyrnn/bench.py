@@ -13,10 +13,11 @@ Per case, before any timing:
 A failed check raises CheckFailure: a benchmark of a wrong answer is worthless.
 
 Timing: each implementation's first call is the checked one (and the warm-up); the fastest of
-up to 3 more calls (none when the first took >= WARM_S) calibrates how many calls make one
+3 more calls (none when the first took >= WARM_S) calibrates how many calls make one
 sample (>= the target sample time); then rounds in which every implementation takes one sample, round-robin
-with the starting one rotated each round and a short pause (SETTLE_S) before each sample so
-that the previous runtime's spinning threads go idle. At least 3 rounds; fewer than asked
+with the starting one rotated each round and, before each sample, a pause until no thread of
+the process has used the CPU for SETTLE_S (settle()): the previous runtime's idle workers spin
+for a while after a call and would steal the cores of whichever runs next. At least 3 rounds; fewer than asked
 when they would overrun the per-case budget. Reported: the median sample, in ms per call
 (streaming: ms per step, over STREAM_STEPS calls of T = 1 with the state carried). Ratios
 are best peer ms / pyrnn ms, so > 1 means pyrnn is faster. FLOPs per forward step
@@ -56,8 +57,9 @@ PEER_RTOL = 1e-4     # a peer's outputs vs pyrnn's (the same float32 model, so t
 
 REFERENCE_MAX_S = 2.0    # the oracle is timed only where one call takes less than this
 WARM_S = 1.0             # a first call this long is warm-up enough: no second, calibrating call
-SETTLE_S = 0.1           # pause before each sample: the previous runtime's spinning threads go idle
-                         # (ONNX Runtime's workers spin ~40 ms after a run on this machine)
+SETTLE_S = 0.02          # quiet time before each sample: no thread of the process on the CPU
+SETTLE_LIMIT_S = 1.0     # longest wait for it (seen: ONNX Runtime's workers spin ~40 ms after a
+                         # run, OpenBLAS's ~110 ms after a product, on a 2-core Zen 4)
 STREAM_STEPS = 100       # steps per streaming sample; the state is carried from step to step
 SEED = 20240
 
@@ -534,6 +536,19 @@ def timed_call(fn):
     return time.perf_counter() - start, out
 
 
+def settle(quiet_s=None, limit_s=None):
+    """Waits until no thread of this process has used the CPU for quiet_s (default SETTLE_S),
+    or limit_s (default SETTLE_LIMIT_S) has passed: idle peers' workers still spinning would
+    share the cores with the next sample (at 2 threads on 2 cores, pyrnn ran 2-75x slower)."""
+    quiet_s = SETTLE_S if quiet_s is None else quiet_s
+    deadline = time.perf_counter() + (SETTLE_LIMIT_S if limit_s is None else limit_s)
+    while quiet_s > 0:
+        cpu = time.process_time()  # all threads of the process
+        time.sleep(quiet_s)
+        if time.process_time() - cpu < 0.1 * quiet_s or time.perf_counter() >= deadline:
+            return
+
+
 def _sample(fn, number):
     start = time.perf_counter()
     for _ in range(number):
@@ -552,7 +567,7 @@ def _interleaved_samples(impls, number, rounds):
         for r in range(rounds):
             k = r % len(impls)
             for impl in impls[k:] + impls[:k]:
-                time.sleep(SETTLE_S)
+                settle()
                 samples[impl.name].append(_sample(impl.run, number[impl.name]))
     finally:
         if gc_was_enabled:
@@ -599,15 +614,14 @@ def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, l
             result.err_vs_oracle[impl.name] = {**oracle_errs[0], **oracle_errs[1]}
             impls.append(impl)
 
-    # Calibrate: the fastest of up to 3 more calls (none when the first was long), then calls
-    # per sample so that a sample takes >= sample_s.
+    # Calibrate: the fastest of 3 more calls (none when the first was long; all 3 even when one
+    # is long: a single call slowed by a scheduling hiccup made samples of one cold call), then
+    # calls per sample so that a sample takes >= sample_s.
     number, round_s = {}, 0.0
     for impl in list(impls):
         seconds = first[impl.name]
         if seconds < WARM_S:
-            times = []
-            while len(times) < 3 and (not times or sum(times) < sample_s):
-                times.append(timed_call(impl.run)[0])
+            times = [timed_call(impl.run)[0] for _ in range(3)]
             seconds = min(times)
         if impl.name == "reference" and seconds > REFERENCE_MAX_S:
             peer_results["reference"].note = f"> {REFERENCE_MAX_S:g} s per call ({seconds:.1f} s)"
