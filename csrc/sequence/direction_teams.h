@@ -16,9 +16,10 @@
 
 namespace pyrnn::PYRNN_ISA {
 
-// Measured on a Zen 4 pair (B = 1): a step of an RNN with H = 128 (8 Ki per thread) ran 1.4x
-// faster on two threads, one with H = 64 (2 Ki) 1.7x slower.
-inline constexpr double kMinStepWorkPerThread = 8.0 * 1024;
+// Measured on a Zen 4 pair (B = 1), benchmark runs: a GRU with H = 128 (24 Ki per thread) ran
+// 1.1-1.9x faster on two threads; an RNN with H = 128 (8 Ki) 0.5-1.1x, an RNN with H = 64 (2 Ki)
+// 0.6x.
+inline constexpr double kMinStepWorkPerThread = 16.0 * 1024;
 // One step of an RNN with H = 256 (64 Ki) ran ~1.8x slower on two threads than on one, of an
 // LSTM with H = 256 (256 Ki) 1.3x faster.
 inline constexpr double kMinCallWorkPerThread = 96.0 * 1024;
