@@ -13,13 +13,14 @@ Per case, before any timing:
 A failed check raises CheckFailure: a benchmark of a wrong answer is worthless.
 
 Timing: each implementation's first call is the checked one (and the warm-up); the fastest of
-3 more calls (none when the first took >= WARM_S) calibrates how many calls make one
-sample (>= the target sample time); then rounds in which every implementation takes one sample, round-robin
-with the starting one rotated each round and, before each sample, a pause until no thread of
-the process has used the CPU for SETTLE_S (settle()): the previous runtime's idle workers spin
-for a while after a call and would steal the cores of whichever runs next. At least 3 rounds; fewer than asked
-when they would overrun the per-case budget. Reported: the median sample, in ms per call
-(streaming: ms per step, over STREAM_STEPS calls of T = 1 with the state carried). Ratios
+3 more calls (none when the first took >= WARM_S) calibrates how many calls make one sample
+(>= the target sample time); then rounds in which every implementation takes one sample,
+round-robin with the starting one rotated each round and, before each sample, a pause until no
+thread of the process has used the CPU for SETTLE_S (settle()): the previous runtime's idle
+workers spin for a while after a call and would steal the cores of whichever runs next. At
+least 3 rounds; fewer than asked when they would overrun the per-case budget. Reported: the
+median sample, in ms per call (streaming: ms per step, over STREAM_STEPS calls of T = 1 with
+the state carried). Ratios
 are best peer ms / pyrnn ms, so > 1 means pyrnn is faster. FLOPs per forward step
 G*2*B*H*(I+H) (G = 4/3/1), training 3x forward; GFLOP/s are also given as a % of the
 machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count).
