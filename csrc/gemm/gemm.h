@@ -121,8 +121,10 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t
     for (index_t j0 = n0; j0 < n1; j0 += SC) {
       const index_t w = min_of(SC, n1 - j0);
       for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
-        gemm_stream_rows<T, SR, SC, SR>(int(min_of(block_h, g.m - i0)), kc, a_block + blk * SR * kc,
-                                        g.b + pc * g.ldb + j0, g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+        with_static_count<SR>(min_of(block_h, g.m - i0), [&](auto rows) {
+          gemm_stream_block<T, SR, decltype(rows)::value, SC>(kc, a_block + blk * SR * kc, g.b + pc * g.ldb + j0,
+                                                              g.ldb, beta, g.c + i0 * g.ldc + j0, g.ldc, w, t);
+        });
     }
   }
 }

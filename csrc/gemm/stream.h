@@ -18,6 +18,7 @@
 #include <cassert>
 
 #include "gemm/ukernel.h"
+#include "simd/static_count.h"
 
 namespace pyrnn::PYRNN_ISA {
 
@@ -82,16 +83,6 @@ void gemm_stream_block(index_t kc, const T* __restrict a, const T* __restrict b,
       for (index_t j = 0; j < cols; ++j) crow[j] = L::fmadd1(beta, crow[j], trow[j]);
     }
   }
-}
-
-// Calls gemm_stream_block with ROWS = rows (1 <= rows <= MAXROWS).
-template <typename T, int MR, index_t SC, int ROWS>
-inline void gemm_stream_rows(int rows, index_t kc, const T* a, const T* b, index_t ldb, T beta, T* c, index_t ldc,
-                             index_t cols, T* t) {
-  if constexpr (ROWS > 1) {
-    if (rows < ROWS) return gemm_stream_rows<T, MR, SC, ROWS - 1>(rows, kc, a, b, ldb, beta, c, ldc, cols, t);
-  }
-  gemm_stream_block<T, MR, ROWS, SC>(kc, a, b, ldb, beta, c, ldc, cols, t);
 }
 
 }  // namespace pyrnn::PYRNN_ISA

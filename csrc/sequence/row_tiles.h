@@ -6,31 +6,17 @@
 // element is one FMA chain whatever tile computes it.
 #pragma once
 
-#include "common/aligned_buffer.h"
-#include "simd/isa.h"
+#include "simd/static_count.h"
 
 namespace pyrnn::PYRNN_ISA {
 
-template <int N>
-struct RowCount {
-  static constexpr int value = N;
-};
-
-template <int kMax, typename TileFn>
-void call_with_rows(index_t rows, index_t b0, TileFn& tile_fn) {
-  if constexpr (kMax > 1) {
-    if (rows < kMax) return call_with_rows<kMax - 1>(rows, b0, tile_fn);
-  }
-  tile_fn(RowCount<kMax>{}, b0);
-}
-
-// Calls tile_fn(RowCount<r>{}, b0) for tiles of r <= R rows from b0 covering rows [0, batch).
+// Calls tile_fn(StaticCount<r>{}, b0) for tiles of r <= R rows from b0 covering rows [0, batch).
 template <int R, typename TileFn>
 void for_each_row_tile(index_t batch, TileFn tile_fn) {
   const index_t tiles = (batch + R - 1) / R;
   for (index_t tile = 0; tile < tiles; ++tile) {
     const index_t b0 = batch * tile / tiles, b1 = batch * (tile + 1) / tiles;
-    call_with_rows<R>(b1 - b0, b0, tile_fn);
+    with_static_count<R>(b1 - b0, [&](auto rows) { tile_fn(rows, b0); });
   }
 }
 
