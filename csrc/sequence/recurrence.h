@@ -193,12 +193,11 @@ template <typename T, Cell kCell>
 void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   constexpr int J = kBlocksPerTile<kCell>;
   const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
-  if (!backwards) {
-    for (index_t tile = 0; tile < tiles; ++tile) fused_step_rows<T, kCell, J>(s, block_begin + tile * J);
-    for (index_t block = singles_begin; block < block_end; ++block) fused_step_rows<T, kCell, 1>(s, block);
-  } else {
-    for (index_t block = block_end - 1; block >= singles_begin; --block) fused_step_rows<T, kCell, 1>(s, block);
-    for (index_t tile = tiles - 1; tile >= 0; --tile) fused_step_rows<T, kCell, J>(s, block_begin + tile * J);
+  const index_t units = tiles + (block_end - singles_begin);
+  for (index_t i = 0; i < units; ++i) {
+    const index_t unit = backwards ? units - 1 - i : i;
+    if (unit < tiles) fused_step_rows<T, kCell, J>(s, block_begin + unit * J);
+    else fused_step_rows<T, kCell, 1>(s, singles_begin + unit - tiles);
   }
 }
 
