@@ -44,12 +44,17 @@ def as_real_array(value, name):
     return array
 
 
+def is_kernel_array(value, dtype):
+    """Whether `value` is already what the kernels take: a C-contiguous ndarray of `dtype`."""
+    return type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous
+
+
 def float_array(value, name, dtype):
     """A C-contiguous copy (or view) of a floating-point array in the model's dtype.
 
     Integer, boolean, complex, object and ragged input is refused: a layer's input is data, and
     an integer array is more likely token ids than features."""
-    if type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous:
+    if is_kernel_array(value, dtype):
         return value  # the common case, and the streaming one: no conversion, no copy
     try:
         array = np.asarray(value)

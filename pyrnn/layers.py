@@ -257,8 +257,7 @@ class _Recurrent:
         """Whether `state` is already what the kernels take (as forward returns it): C-contiguous
         arrays of the model's dtype and the batched shapes, so no check could fail."""
         def ready(array, shape):
-            return (type(array) is np.ndarray and array.dtype == self.dtype and array.flags.c_contiguous
-                    and array.shape == shape)
+            return _checks.is_kernel_array(array, self.dtype) and array.shape == shape
         if self._cell == "lstm":
             return type(state) is tuple and len(state) == 2 and ready(state[0], h_shape) and ready(state[1], c_shape)
         return ready(state, h_shape)
