@@ -537,16 +537,15 @@ def timed_call(fn):
     return time.perf_counter() - start, out
 
 
-def settle(quiet_s=None, limit_s=None):
-    """Waits until no thread of this process has used the CPU for quiet_s (default SETTLE_S),
-    or limit_s (default SETTLE_LIMIT_S) has passed: idle peers' workers still spinning would
-    share the cores with the next sample (at 2 threads on 2 cores, pyrnn ran 2-75x slower)."""
-    quiet_s = SETTLE_S if quiet_s is None else quiet_s
-    deadline = time.perf_counter() + (SETTLE_LIMIT_S if limit_s is None else limit_s)
-    while quiet_s > 0:
+def settle():
+    """Waits until no thread of this process has used the CPU for SETTLE_S, or SETTLE_LIMIT_S has
+    passed: idle peers' workers still spinning would share the cores with the next sample (at 2
+    threads on 2 cores, pyrnn ran 2-75x slower)."""
+    deadline = time.perf_counter() + SETTLE_LIMIT_S
+    while SETTLE_S > 0:
         cpu = time.process_time()  # all threads of the process
-        time.sleep(quiet_s)
-        if time.process_time() - cpu < 0.1 * quiet_s or time.perf_counter() >= deadline:
+        time.sleep(SETTLE_S)
+        if time.process_time() - cpu < 0.1 * SETTLE_S or time.perf_counter() >= deadline:
             return
 
 
