@@ -1,5 +1,6 @@
 // A move-only, 64-byte aligned, uninitialised array. Sizes are checked for overflow;
-// a failed allocation throws std::bad_alloc (MemoryError in Python).
+// a failed allocation throws std::bad_alloc (MemoryError in Python). The memory comes from
+// common/block_cache.h, which keeps large freed blocks for the next call.
 // Sanitizer builds (PYRNN_POISON_UNINITIALISED, set by CMake's PYRNN_SANITIZE) fill fresh memory
 // with 0xFF bytes, a NaN in float and double (and -1 in integers): a kernel that reads workspace
 // it never wrote then computes with NaN, which the tests against the oracle catch. ASan itself
@@ -7,16 +8,17 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
+
+#include "common/block_cache.h"
 
 namespace pyrnn {
 
 using index_t = std::ptrdiff_t;
 
-inline constexpr std::size_t kBufferAlignment = 64;
+inline constexpr std::size_t kBufferAlignment = 64;  // block_cache.h's alignment
 
 // a * b for non-negative sizes, throwing std::bad_alloc instead of wrapping around.
 inline index_t checked_mul(index_t a, index_t b) {
@@ -30,13 +32,14 @@ class AlignedBuffer {
   AlignedBuffer() = default;
   explicit AlignedBuffer(index_t count) : size_(count) {
     if (count <= 0) return;
-    const index_t bytes = checked_mul(count, static_cast<index_t>(sizeof(T)));
-    const std::size_t rounded =
-        (static_cast<std::size_t>(bytes) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
-    data_ = static_cast<T*>(std::aligned_alloc(kBufferAlignment, rounded));
-    if (data_ == nullptr) throw std::bad_alloc();
+    checked_mul(count, static_cast<index_t>(sizeof(T)));  // throws if the byte count overflows
+    data_ = static_cast<T*>(acquire_block(block_bytes()));
+    if (data_ == nullptr) {
+      size_ = 0;
+      throw std::bad_alloc();
+    }
 #ifdef PYRNN_POISON_UNINITIALISED
-    std::memset(static_cast<void*>(data_), 0xFF, rounded);
+    std::memset(static_cast<void*>(data_), 0xFF, block_bytes());
 #endif
   }
   AlignedBuffer(const AlignedBuffer&) = delete;
@@ -47,7 +50,7 @@ class AlignedBuffer {
   }
   AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
     if (this != &other) {
-      std::free(data_);
+      release_block(data_, block_bytes());
       data_ = other.data_;
       size_ = other.size_;
       other.data_ = nullptr;
@@ -55,7 +58,7 @@ class AlignedBuffer {
     }
     return *this;
   }
-  ~AlignedBuffer() { std::free(data_); }
+  ~AlignedBuffer() { release_block(data_, block_bytes()); }
 
   void fill_zero() {
     if (data_ != nullptr) std::memset(static_cast<void*>(data_), 0, sizeof(T) * static_cast<std::size_t>(size_));
@@ -67,6 +70,11 @@ class AlignedBuffer {
   bool empty() const { return size_ == 0; }
 
  private:
+  // The allocated size: whole 64-byte lines.
+  std::size_t block_bytes() const {
+    return (sizeof(T) * static_cast<std::size_t>(size_) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  }
+
   T* data_ = nullptr;
   index_t size_ = 0;
 };
