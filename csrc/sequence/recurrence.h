@@ -59,7 +59,7 @@ inline constexpr index_t kGates = kCell == Cell::lstm ? 4 : (kCell == Cell::gru 
 
 // The cell maths on one row's accumulators for one unit block (units u0 .. u0+n-1 are real).
 template <typename T, Cell kCell>
-inline void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<T>* acc) {
+PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<T>* acc) {
   const PackedLayer<T>& L = *s.layer;
   const LayerSpec& spec = L.spec;
   const index_t H = spec.hidden_size, Hp = L.padded_hidden, D = spec.directions, d = s.direction;
