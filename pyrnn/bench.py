@@ -12,18 +12,20 @@ Per case, before any timing:
   2. each peer's outputs are checked against pyrnn's (<= PEER_RTOL; gradients <= GRAD_RTOL).
 A failed check raises CheckFailure: a benchmark of a wrong answer is worthless.
 
-Timing: each implementation's first call is the checked one (and the warm-up); the fastest of
-3 more calls (none when the first took >= WARM_S) calibrates how many calls make one sample
-(>= the target sample time); then rounds in which every implementation takes one sample,
-round-robin with the starting one rotated each round and, before each sample, a pause until no
-thread of the process has used the CPU for SETTLE_S (settle()): the previous runtime's idle
-workers spin for a while after a call and would steal the cores of whichever runs next. At
+Timing: each implementation's first call is the checked one (and the warm-up). Then, after
+settle() and one call to wake its threads, a burst of back-to-back calls (>= 3, lasting >=
+CALIBRATE_FRACTION of the target sample time; none when the first call took >= WARM_S)
+calibrates how many calls make one sample (>= the target sample time). Single calls calibrated
+badly: one made right after a peer, while that peer's workers still spun, took 100x its time
+and left samples of a few cold calls. Then rounds in which every implementation takes one
+sample, round-robin with the starting one rotated each round and, before each sample, a pause
+until no thread of the process has used the CPU for SETTLE_S (settle()): the previous runtime's
+idle workers spin for a while after a call and would steal the cores of whichever runs next. At
 least 3 rounds; fewer than asked when they would overrun the per-case budget. Reported: the
 median sample, in ms per call (streaming: ms per step, over STREAM_STEPS calls of T = 1 with
-the state carried). Ratios
-are best peer ms / pyrnn ms, so > 1 means pyrnn is faster. FLOPs per forward step
-G*2*B*H*(I+H) (G = 4/3/1), training 3x forward; GFLOP/s are also given as a % of the
-machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count).
+the state carried). Ratios are best peer ms / pyrnn ms, so > 1 means pyrnn is faster. FLOPs
+per forward step G*2*B*H*(I+H) (G = 4/3/1), training 3x forward; GFLOP/s are also given as a %
+of the machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count).
 
 The case list CASES is the one place the grid lives; bench/ and tests/ import it.
 """
@@ -58,6 +60,7 @@ PEER_RTOL = 1e-4     # a peer's outputs vs pyrnn's (the same float32 model, so t
 
 REFERENCE_MAX_S = 2.0    # the oracle is timed only where one call takes less than this
 WARM_S = 1.0             # a first call this long is warm-up enough: no second, calibrating call
+CALIBRATE_FRACTION = 0.2  # a calibrating burst lasts at least this fraction of a sample
 SETTLE_S = 0.02          # quiet time before each sample: no thread of the process on the CPU
 SETTLE_LIMIT_S = 1.0     # longest wait for it (seen: ONNX Runtime's workers spin ~40 ms after a
                          # run, OpenBLAS's ~110 ms after a product, on a 2-core Zen 4)
@@ -549,6 +552,18 @@ def settle():
             return
 
 
+def _burst_seconds_per_call(fn, min_s):
+    """Seconds per call over >= 3 back-to-back calls lasting >= min_s, after settle() and one
+    untimed call that wakes the threads."""
+    settle()
+    fn()
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < min_s:
+        fn()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
 def _sample(fn, number):
     start = time.perf_counter()
     for _ in range(number):
@@ -614,15 +629,12 @@ def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, l
             result.err_vs_oracle[impl.name] = {**oracle_errs[0], **oracle_errs[1]}
             impls.append(impl)
 
-    # Calibrate: the fastest of 3 more calls (none when the first was long; all 3 even when one
-    # is long: a single call slowed by a scheduling hiccup made samples of one cold call), then
-    # calls per sample so that a sample takes >= sample_s.
+    # Calibrate (see the module docstring), then calls per sample so that a sample takes >= sample_s.
     number, round_s = {}, 0.0
     for impl in list(impls):
         seconds = first[impl.name]
         if seconds < WARM_S:
-            times = [timed_call(impl.run)[0] for _ in range(3)]
-            seconds = min(times)
+            seconds = _burst_seconds_per_call(impl.run, CALIBRATE_FRACTION * sample_s)
         if impl.name == "reference" and seconds > REFERENCE_MAX_S:
             peer_results["reference"].note = f"> {REFERENCE_MAX_S:g} s per call ({seconds:.1f} s)"
             impls.remove(impl)
