@@ -119,7 +119,7 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
 
 // One thread's columns of a product with m <= stream_max_m (gemm/stream.h).
 template <typename T>
-void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t) {
+void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block) {
   using Cfg = GemmConfig<T>;
   constexpr index_t SC = Cfg::stream_cols;
   constexpr int SR = int(Cfg::stream_rows);
@@ -127,6 +127,7 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block, T* t
   split_range(ceil_div(g.n, Cfg::nr), nth, tid, q0, q1);
   const index_t n0 = q0 * Cfg::nr, n1 = min_of(q1 * Cfg::nr, g.n);
   if (n0 >= n1) return;
+  alignas(64) T t[SR * SC];  // the accumulator block (16 KiB): on the stack, no allocation per call
   const index_t blocks = ceil_div(g.m, SR), block_h = ceil_div(g.m, blocks);
   for (index_t pc = 0; pc < g.k; pc += Cfg::kc) {
     const index_t kc = min_of(Cfg::kc, g.k - pc);
@@ -171,8 +172,6 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const index_t nc = min_of(gemm_detail::ceil_div(n, nr) * nr, Cfg::nc);
   const index_t per_line = index_t(kBufferAlignment / sizeof(T));
   const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
-  const index_t t_stride = Cfg::stream_rows * Cfg::stream_cols;
-  AlignedBuffer<T> t_blocks(stream ? checked_mul(team, t_stride) : 0);
   // B panels: nc columns of one NC block, and room for the rounding when threads split them
   // into private parts (gemm_thread).
   AlignedBuffer<T> b_block(stream ? 0 : checked_mul(kc, nc + (team - 1) * nr));
@@ -181,7 +180,7 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const gemm_detail::GemmArgs<T> g{transpose_a, m, n, k, a, lda, b, ldb, beta, c, ldc};
   const auto thread_share = [&](int nth, int tid) {
     if (stream)
-      gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride, t_blocks.data() + tid * t_stride);
+      gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride);
     else if (narrow)
       gemm_detail::gemm_thread<T, int(Cfg::narrow_mr), int(Cfg::narrow_nr)>(g, nth, tid, b_block.data(),
                                                                           a_blocks.data() + tid * a_stride);
