@@ -18,8 +18,6 @@ namespace pyrnn {
 
 using index_t = std::ptrdiff_t;
 
-inline constexpr std::size_t kBufferAlignment = 64;  // block_cache.h's alignment
-
 // a * b for non-negative sizes, throwing std::bad_alloc instead of wrapping around.
 inline index_t checked_mul(index_t a, index_t b) {
   if (a != 0 && b > std::numeric_limits<index_t>::max() / a) throw std::bad_alloc();
@@ -72,7 +70,7 @@ class AlignedBuffer {
  private:
   // The allocated size: whole 64-byte lines.
   std::size_t block_bytes() const {
-    return (sizeof(T) * static_cast<std::size_t>(size_) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    return (sizeof(T) * static_cast<std::size_t>(size_) + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment;
   }
 
   T* data_ = nullptr;

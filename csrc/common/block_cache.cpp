@@ -18,8 +18,6 @@
 namespace pyrnn {
 namespace {
 
-constexpr std::size_t kBlockAlignment = 64;
-
 struct CachedBlock {
   void* data;
   std::size_t bytes;

@@ -12,6 +12,7 @@
 
 namespace pyrnn {
 
+inline constexpr std::size_t kBlockAlignment = 64;  // of every block, cached or not
 inline constexpr std::size_t kMinCachedBytes = std::size_t(64) << 10;
 inline constexpr std::size_t kMaxCachedBytes = std::size_t(64) << 20;
 

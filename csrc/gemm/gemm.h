@@ -170,7 +170,7 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::stream_rows
                             : min_of(gemm_detail::ceil_div(m, mr) * mr, Cfg::mc / mr * mr);
   const index_t nc = min_of(gemm_detail::ceil_div(n, nr) * nr, Cfg::nc);
-  const index_t per_line = index_t(kBufferAlignment / sizeof(T));
+  const index_t per_line = index_t(kBlockAlignment / sizeof(T));
   const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
   // B panels: nc columns of one NC block, and room for the rounding when threads split them
   // into private parts (gemm_thread).
