@@ -40,6 +40,17 @@ inline void split_range(index_t count, index_t parts, index_t idx, index_t& lo, 
   hi = count * (idx + 1) / parts;
 }
 
+// Values from one packed A panel (MR x kc) to the next on the blocked path: whole cache lines and
+// one more, so that the same k step of consecutive panels falls in different L1 sets. Unpadded,
+// 6 x 512 floats is 12 KiB, a multiple of 4 KiB: the transposed packing's stores to the 32
+// panels of an A block (gemm/pack.h) all went to one 8-way set, and packing took ~10% of the
+// weight-gradient products.
+template <typename T>
+index_t a_panel_stride(index_t kc, index_t mr) {
+  const index_t line = index_t(kBlockAlignment / sizeof(T));
+  return ceil_div(kc * mr, line) * line + line;
+}
+
 template <typename T>
 struct GemmArgs {
   bool transpose_a;
@@ -88,7 +99,7 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
     split_range(panels, tn, tj, pj0, pj1);
     const index_t origin = private_panels ? pj0 : 0;  // the panel at panels_base
     for (index_t pc = 0; pc < g.k; pc += KC) {
-      const index_t kc = min_of(KC, g.k - pc);
+      const index_t kc = min_of(KC, g.k - pc), a_panel = a_panel_stride<T>(kc, MR);
       const T beta = pc == 0 ? g.beta : T(1);
       // Each column group's panels are packed by the tm threads that will read them.
       index_t q0, q1;
@@ -103,13 +114,13 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
       }
       for (index_t ic = r0; ic < r1; ic += MC) {
         const index_t mc = min_of(MC, r1 - ic);
-        pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_block);
+        pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_panel, a_block);
         for (index_t jp = pj0; jp < pj1; ++jp) {
           const index_t cols = min_of(NR, nc - jp * NR);
           const T* panel = panels_base + (jp - origin) * kc * NR;
           T* c_panel = g.c + ic * g.ldc + jc + jp * NR;
           for (index_t ir = 0; ir < mc; ir += MR)
-            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir * kc, panel, beta,
+            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir / MR * a_panel, panel, beta,
                                          c_panel + ir * g.ldc, g.ldc, cols);
         }
       }
@@ -132,7 +143,7 @@ void gemm_stream_thread(const GemmArgs<T>& g, int nth, int tid, T* a_block) {
   for (index_t pc = 0; pc < g.k; pc += Cfg::kc) {
     const index_t kc = min_of(Cfg::kc, g.k - pc);
     const T beta = pc == 0 ? g.beta : T(1);
-    pack_a<T, SR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, a_block);
+    pack_a<T, SR>(g.transpose_a, 0, g.m, block_h, pc, kc, g.a, g.lda, SR * kc, a_block);
     for (index_t j0 = n0; j0 < n1; j0 += SC) {
       const index_t w = min_of(SC, n1 - j0);
       for (index_t i0 = 0, blk = 0; i0 < g.m; i0 += block_h, ++blk)
@@ -171,7 +182,8 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
                             : min_of(gemm_detail::ceil_div(m, mr) * mr, Cfg::mc / mr * mr);
   const index_t nc = min_of(gemm_detail::ceil_div(n, nr) * nr, Cfg::nc);
   const index_t per_line = index_t(kBlockAlignment / sizeof(T));
-  const index_t a_stride = gemm_detail::ceil_div(mc * kc, per_line) * per_line;
+  const index_t a_values = stream ? mc * kc : mc / mr * gemm_detail::a_panel_stride<T>(kc, mr);
+  const index_t a_stride = gemm_detail::ceil_div(a_values, per_line) * per_line;
   // B panels: nc columns of one NC block, and room for the rounding when threads split them
   // into private parts (gemm_thread).
   AlignedBuffer<T> b_block(stream ? 0 : checked_mul(kc, nc + (team - 1) * nr));

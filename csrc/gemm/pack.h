@@ -1,9 +1,9 @@
 // Packing for the blocked GEMM (per ISA): copies a block of op(A) or B into the micro-kernel's
 // panel layout so that its k loop reads both operands contiguously (see gemm/ukernel.h).
 //   A block (rows x kc) -> panels of tile_rows <= MR rows (the last may be shorter), each kc * MR
-//     values, panel-major, then k, then the rows of the panel:
-//     dst[(i / tile_rows) * kc * MR + p * MR + i % tile_rows] = op(A)[i][p]. The unused rows of a
-//     short panel are not written (the micro-kernel reads only its ROWS).
+//     values, panel_stride (>= kc * MR) apart, then k, then the rows of the panel:
+//     dst[(i / tile_rows) * panel_stride + p * MR + i % tile_rows] = op(A)[i][p]. The unused rows
+//     of a short panel are not written (the micro-kernel reads only its ROWS).
 //   B block (kc x cols) -> ceil(cols / NR) panels of kc * NR values:
 //     dst[(j / NR) * kc * NR + p * NR + j % NR] = B[p][j], a short last panel zero-padded to NR.
 #pragma once
@@ -16,7 +16,7 @@ namespace pyrnn::PYRNN_ISA {
 // op(A) = A (m x k, row stride lda) or A^T (A stored k x m, row stride lda).
 template <typename T, int MR>
 void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index_t p0, index_t kc, const T* a,
-            index_t lda, T* __restrict dst) {
+            index_t lda, index_t panel_stride, T* __restrict dst) {
   if (transpose_a) {
     // Row p of A holds k step p of every panel: read it once, contiguously, across the panels.
     // Full panels copy MR values of fixed count (a variable count became a memmove call per
@@ -32,12 +32,12 @@ void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index
       index_t ib = 0, t = 0;
       if (tile_rows == MR)
         for (; ib + MR <= rows; ib += MR, ++t) {
-          T* out = dst + t * MR * kc + p * MR;
+          T* out = dst + t * panel_stride + p * MR;
           for (int i = 0; i < MR; ++i) out[i] = src[ib + i];
         }
       for (; ib < rows; ib += tile_rows, ++t) {
         const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
-        T* out = dst + t * MR * kc + p * MR;
+        T* out = dst + t * panel_stride + p * MR;
         for (index_t i = 0; i < h; ++i) out[i] = src[ib + i];
       }
     }
@@ -47,7 +47,7 @@ void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index
   // h rows of A side by side.
   for (index_t ib = 0, t = 0; ib < rows; ib += tile_rows, ++t) {
     const index_t h = rows - ib < tile_rows ? rows - ib : tile_rows;
-    T* panel = dst + t * MR * kc;
+    T* panel = dst + t * panel_stride;
     const T* src = a + (i0 + ib) * lda + p0;
     if (h == MR) {
       for (index_t p = 0; p < kc; ++p)
