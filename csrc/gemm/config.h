@@ -43,6 +43,11 @@
 
 namespace pyrnn::PYRNN_ISA {
 
+// Values of T in one 64-byte cache line (the alignment of every buffer): the unit the packed
+// blocks are padded to and the packing prefetches by.
+template <typename T>
+inline constexpr index_t kLineValues = index_t(kBlockAlignment / sizeof(T));
+
 template <typename T>
 struct GemmConfig;
 

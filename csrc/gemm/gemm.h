@@ -47,8 +47,7 @@ inline void split_range(index_t count, index_t parts, index_t idx, index_t& lo, 
 // weight-gradient products.
 template <typename T>
 index_t a_panel_stride(index_t kc, index_t mr) {
-  const index_t line = index_t(kBlockAlignment / sizeof(T));
-  return ceil_div(kc * mr, line) * line + line;
+  return (ceil_div(kc * mr, kLineValues<T>) + 1) * kLineValues<T>;
 }
 
 template <typename T>
@@ -181,9 +180,8 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const index_t mc = stream ? gemm_detail::ceil_div(m, Cfg::stream_rows) * Cfg::stream_rows
                             : min_of(gemm_detail::ceil_div(m, mr) * mr, Cfg::mc / mr * mr);
   const index_t nc = min_of(gemm_detail::ceil_div(n, nr) * nr, Cfg::nc);
-  const index_t per_line = index_t(kBlockAlignment / sizeof(T));
   const index_t a_values = stream ? mc * kc : mc / mr * gemm_detail::a_panel_stride<T>(kc, mr);
-  const index_t a_stride = gemm_detail::ceil_div(a_values, per_line) * per_line;
+  const index_t a_stride = gemm_detail::ceil_div(a_values, kLineValues<T>) * kLineValues<T>;
   // B panels: nc columns of one NC block, and room for the rounding when threads split them
   // into private parts (gemm_thread).
   AlignedBuffer<T> b_block(stream ? 0 : checked_mul(kc, nc + (team - 1) * nr));

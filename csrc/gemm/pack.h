@@ -24,11 +24,11 @@ void pack_a(bool transpose_a, index_t i0, index_t rows, index_t tile_rows, index
     // gradients' A is d_pre, 4 KiB and more per row) and the hardware prefetchers did not run
     // ahead of them: asking for row p + kRowsAhead while copying row p took dW = d_pre^T X
     // (1024 x 256 x 1600) from 97 to 100 GF/s on one thread and 189 to 193 on two.
-    constexpr index_t kRowsAhead = 8, kLineValues = 64 / index_t(sizeof(T));
+    constexpr index_t kRowsAhead = 8;
     for (index_t p = 0; p < kc; ++p) {
       const T* src = a + (p0 + p) * lda + i0;
       if (p + kRowsAhead < kc)
-        for (index_t i = 0; i < rows; i += kLineValues) __builtin_prefetch(src + kRowsAhead * lda + i, 0, 3);
+        for (index_t i = 0; i < rows; i += kLineValues<T>) __builtin_prefetch(src + kRowsAhead * lda + i, 0, 3);
       index_t ib = 0, t = 0;
       if (tile_rows == MR)
         for (; ib + MR <= rows; ib += MR, ++t) {
