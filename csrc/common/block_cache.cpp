@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -42,9 +43,9 @@ struct BlockCache {
 
   // Frees the oldest blocks until the cache fits its bounds (block_cache.h).
   void evict_to_bounds() {
+    const std::size_t room = std::min(std::max(peak_bytes - live_bytes, kCacheFloorBytes), kMaxCachedBytes);
     std::size_t evicted = 0;
-    const std::size_t room = peak_bytes - live_bytes > kCacheFloorBytes ? peak_bytes - live_bytes : kCacheFloorBytes;
-    for (; cached_bytes > (room < kMaxCachedBytes ? room : kMaxCachedBytes); ++evicted) {
+    for (; cached_bytes > room; ++evicted) {
       CachedBlock& old = blocks[evicted];
       cached_bytes -= old.bytes;
       PYRNN_UNPOISON_BLOCK(old.data, old.bytes);
