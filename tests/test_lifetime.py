@@ -95,12 +95,25 @@ def test_resident_memory_stays_flat_over_thousands_of_calls(restore_threads, rng
 
 
 # -- workspace reuse ---------------------------------------------------------------------------
+reuse_needs_plain_build = pytest.mark.skipif(
+    pyrnn.build_info()["sanitized"], reason="ASan's quarantine holds freed memory back from reuse by design")
+
+
 def minor_page_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-@pytest.mark.skipif(pyrnn.build_info()["sanitized"],
-                    reason="ASan's quarantine holds freed memory back from reuse by design")
+def page_faults_per_training_step(model, x, dy, steps):
+    """Minor page faults per forward + backward, over `steps` steps after 3 warm-up steps."""
+    for _ in range(3):
+        model.backward(model.forward(x)[2], dy)
+    before = minor_page_faults()
+    for _ in range(steps):
+        model.backward(model.forward(x)[2], dy)
+    return (minor_page_faults() - before) / steps
+
+
+@reuse_needs_plain_build
 def test_a_training_loop_reuses_its_workspace(restore_threads, rng):
     """The tape and workspaces of one step (here 6.6 MB: 1,600 pages) come back from the block
     cache in the next: without it, each forward + backward faulted in ~1,600 fresh pages."""
@@ -108,12 +121,7 @@ def test_a_training_loop_reuses_its_workspace(restore_threads, rng):
     model = pyrnn.LSTM(128, 128, seed=5)
     x = rng.standard_normal((50, 32, 128)).astype(np.float32)
     dy = np.ones((50, 32, 128), np.float32)
-    for _ in range(3):
-        model.backward(model.forward(x)[2], dy)
-    before = minor_page_faults()
-    for _ in range(10):
-        model.backward(model.forward(x)[2], dy)
-    per_step = (minor_page_faults() - before) / 10
+    per_step = page_faults_per_training_step(model, x, dy, steps=10)
     assert per_step < 100, f"{per_step:.0f} page faults per training step"
 
 
@@ -130,8 +138,7 @@ def small_pages_only():
     prctl(set_thp_disable, max(was_disabled, 0), 0, 0, 0)
 
 
-@pytest.mark.skipif(pyrnn.build_info()["sanitized"],
-                    reason="ASan's quarantine holds freed memory back from reuse by design")
+@reuse_needs_plain_build
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's prctl")
 def test_a_training_loop_reuses_a_workspace_larger_than_the_cache_floor(restore_threads, rng,
                                                                         small_pages_only):
@@ -142,15 +149,8 @@ def test_a_training_loop_reuses_a_workspace_larger_than_the_cache_floor(restore_
     model = pyrnn.LSTM(8, 64, seed=5)
     x = rng.standard_normal((200, 256, 8)).astype(np.float32)
     dy = np.ones((200, 256, 64), np.float32)
-    for _ in range(3):
-        tape = model.forward(x)[2]
-        model.backward(tape, dy)
-    tape_pages = tape.nbytes / 4096
-    del tape
-    before = minor_page_faults()
-    for _ in range(5):
-        model.backward(model.forward(x)[2], dy)
-    per_step = (minor_page_faults() - before) / 5
+    tape_pages = model.forward(x)[2].nbytes / 4096
+    per_step = page_faults_per_training_step(model, x, dy, steps=5)
     assert per_step < tape_pages / 20, f"{per_step:.0f} page faults per training step"
 
 
