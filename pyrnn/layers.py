@@ -155,6 +155,14 @@ class _Recurrent:
     # -- forward -----------------------------------------------------------------------------
     def __call__(self, x, state=None, lengths=None):
         """Inference: -> (y, h_n) for RNN and GRU, (y, (h_n, c_n)) for LSTM."""
+        if lengths is None and len(self._native) == 1 and not self.batch_first:
+            # Streaming's path: a call that carries the state the previous one returned is done
+            # in one native call when x and the state are already what the kernels take; then
+            # forward's checks and conversions could neither fail nor change anything, and they
+            # would cost more than a step of a small layer. Otherwise it returns None.
+            result = self._native[0].forward_ready(x, state)
+            if result is not None:
+                return result
         y, state, _ = self.forward(x, state, lengths, training=False)
         return y, state
 

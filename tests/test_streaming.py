@@ -18,6 +18,8 @@ to the first, passing each chunk's dstate0 as the dstate of the chunk before it;
 gradients of the chunks add up to those of one call on the whole sequence.
 A bidirectional layer cannot stream (its reverse direction needs the end of the sequence).
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,56 @@ def test_bidirectional_layer_does_not_stream():
     y_whole, _ = model(x)
     y_first, state = model(x[:3])
     assert not np.allclose(y_first, y_whole[:3])
+
+
+def _unready_variants(array, other_dtype):
+    """`array` in forms the kernels do not take as they are: all but the first hold its values."""
+    wide = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), array.dtype)
+    wide[..., ::2] = array
+    return {"other_dtype": array.astype(other_dtype), "strided_view": wide[..., ::2],
+            "fortran_order": np.asfortranarray(array), "list": array.tolist()}
+
+
+def _assert_same_call(model, x, state, expected_y, expected_state, name):
+    y, state = model(x, state)
+    np.testing.assert_array_equal(y, expected_y, err_msg=name)
+    for mine, expected in zip(unpack_state(model, state), unpack_state(model, expected_state)):
+        if expected is not None:
+            np.testing.assert_array_equal(mine, expected, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype, cell):
+    """Inference on x and a state exactly as the kernels take them (the state as the previous
+    call returned it) is one native call; anything else goes through forward's conversions.
+    Both ways give forward's bits."""
+    model, x, state, _, _, _ = setup(cell, "1layer", dtype, batch=2)
+    other = np.float64 if dtype == np.float32 else np.float32
+    x = x[:1]
+    _, state = model(x, state)  # a state as the kernels return it
+    h, c = unpack_state(model, state)
+    ready = model._native[0].forward_ready
+    # (an RNN's or GRU's state may not be a list: that reads as a pair of states)
+    states = {f"h_{k}": pack_state(model, v, c) for k, v in _unready_variants(h, other).items() if k != "list"}
+    if c is not None:
+        states.update({f"c_{k}": (h, v) for k, v in _unready_variants(c, other).items()})
+        states["list_pair"] = [h, c]
+    cases = {"ready": (x, state), **{f"x_{k}": (v, state) for k, v in _unready_variants(x, other).items()},
+             **{k: (x, v) for k, v in states.items()}}
+    for name, (x_case, state_case) in cases.items():
+        assert (ready(x_case, state_case) is None) == (name != "ready"), name
+        y, expected_state, _ = model.forward(x_case, state_case, training=False)
+        _assert_same_call(model, x_case, state_case, y, expected_state, name)
+        if "other_dtype" not in name:  # the same values: the same bits as the ready call
+            _assert_same_call(model, x, state, y, expected_state, name)
+
+
+def test_a_step_with_a_state_as_returned_still_gets_forwards_messages():
+    model = make_model("lstm", 4, 5)
+    _, state = model(np.zeros((1, 2, 4), np.float32))
+    for x, match in [(np.zeros((0, 2, 4), np.float32), "at least one time step"),
+                     (np.zeros((1, 2, 3), np.float32), "expected 4 features"),
+                     (np.zeros((1, 3, 4), np.float32), re.escape("h0: expected shape (1, 3, 5)"))]:
+        with pytest.raises(ValueError, match=match):
+            model(x, state)

@@ -133,35 +133,83 @@ class NativeLayer {
           throw py::value_error("lengths: expected values in [0, T=" + std::to_string(steps) + "], got " +
                                 std::to_string(lengths->data()[b]));
     }
-    Array<T> y = output_array<T>({steps, batch, D * s.out_size()}), h_n = output_array<T>({D, batch, s.out_size()});
-    std::optional<Array<T>> c_n;
-    if (c0) c_n = output_array<T>({D, batch, s.hidden_size});
-    std::unique_ptr<Tape<T>> tape;
-    if (training) tape.reset(new Tape<T>{layer_, LayerTape<T>(s, steps, batch)});
+    Outputs out = run(steps, batch, x.data(), h0.data(), c0 ? c0->data() : nullptr,
+                      lengths ? lengths->data() : nullptr, training);
+    py::object c_out = out.c_n ? py::object(*out.c_n) : py::none();
+    py::object tape_out = out.tape ? py::cast(std::move(out.tape)) : py::none();
+    return py::make_tuple(out.y, out.h_n, c_out, tape_out);
+  }
 
-    ForwardArgs<T> args;
-    args.steps = steps;
-    args.batch = batch;
-    args.x = x.data();
-    args.h0 = h0.data();
-    args.c0 = c0 ? c0->data() : nullptr;
-    args.lengths = lengths ? lengths->data() : nullptr;
-    args.y = y.mutable_data();
-    args.h_n = h_n.mutable_data();
-    args.c_n = c_n ? c_n->mutable_data() : nullptr;
-    args.threads = num_threads();
-    {
-      py::gil_scoped_release release;
-      kernels_of<T>(*layer_->isa).forward(*layer_, args, tape ? &tape->record : nullptr);
+  // Streaming's path: inference when x is a (T >= 1, B, I) array and `state` the state, as the
+  // kernels take them (C-contiguous arrays of dtype T; the state as this layer's inference
+  // returns it: h_n, or the tuple (h_n, c_n) for an LSTM) -> (y, state). Anything else -> None,
+  // and the caller takes the checked way, with its conversions and messages. These checks cost
+  // a fraction of those, which would dominate a step with a small layer.
+  py::object forward_ready(py::handle x, py::handle state) const {
+    const LayerSpec& s = layer_->spec;
+    if (!is_kernel_array(x) || py::reinterpret_borrow<py::array>(x).ndim() != 3) return py::none();
+    const auto x_array = py::reinterpret_borrow<py::array>(x);
+    const index_t steps = x_array.shape(0), batch = x_array.shape(1), D = s.directions;
+    if (steps < 1 || x_array.shape(2) != s.input_size) return py::none();
+    py::handle h0 = state, c0;
+    if (s.has_cell_state()) {
+      if (!PyTuple_CheckExact(state.ptr()) || PyTuple_GET_SIZE(state.ptr()) != 2) return py::none();
+      h0 = PyTuple_GET_ITEM(state.ptr(), 0);
+      c0 = PyTuple_GET_ITEM(state.ptr(), 1);
+      if (!has_kernel_shape(c0, D, batch, s.hidden_size)) return py::none();
     }
-    py::object c_out = c_n ? py::object(*c_n) : py::none();
-    py::object tape_out = tape ? py::cast(std::move(tape)) : py::none();
-    return py::make_tuple(y, h_n, c_out, tape_out);
+    if (!has_kernel_shape(h0, D, batch, s.out_size())) return py::none();
+    const auto data = [](py::handle a) { return static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data()); };
+    Outputs out = run(steps, batch, data(x), data(h0), c0 ? data(c0) : nullptr, nullptr, false);
+    if (!out.c_n) return py::make_tuple(out.y, out.h_n);
+    return py::make_tuple(out.y, py::make_tuple(out.h_n, *out.c_n));
   }
 
   const LayerSpec& spec() const { return layer_->spec; }
 
  private:
+  struct Outputs {
+    Array<T> y, h_n;
+    std::optional<Array<T>> c_n;
+    std::unique_ptr<Tape<T>> tape;
+  };
+
+  static bool is_kernel_array(py::handle a) { return py::isinstance<py::array_t<T, py::array::c_style>>(a); }
+
+  static bool has_kernel_shape(py::handle a, index_t d0, index_t d1, index_t d2) {
+    if (!is_kernel_array(a)) return false;
+    const auto array = py::reinterpret_borrow<py::array>(a);
+    return array.ndim() == 3 && array.shape(0) == d0 && array.shape(1) == d1 && array.shape(2) == d2;
+  }
+
+  // The forward on checked arguments: new output arrays, and a tape when training.
+  Outputs run(index_t steps, index_t batch, const T* x, const T* h0, const T* c0, const std::int64_t* lengths,
+              bool training) const {
+    const LayerSpec& s = layer_->spec;
+    const index_t D = s.directions;
+    Outputs out{output_array<T>({steps, batch, D * s.out_size()}), output_array<T>({D, batch, s.out_size()}),
+                std::nullopt, nullptr};
+    if (c0 != nullptr) out.c_n = output_array<T>({D, batch, s.hidden_size});
+    if (training) out.tape.reset(new Tape<T>{layer_, LayerTape<T>(s, steps, batch)});
+
+    ForwardArgs<T> args;
+    args.steps = steps;
+    args.batch = batch;
+    args.x = x;
+    args.h0 = h0;
+    args.c0 = c0;
+    args.lengths = lengths;
+    args.y = out.y.mutable_data();
+    args.h_n = out.h_n.mutable_data();
+    args.c_n = out.c_n ? out.c_n->mutable_data() : nullptr;
+    args.threads = num_threads();
+    {
+      py::gil_scoped_release release;
+      kernels_of<T>(*layer_->isa).forward(*layer_, args, out.tape ? &out.tape->record : nullptr);
+    }
+    return out;
+  }
+
   std::shared_ptr<const PackedLayer<T>> layer_;
 };
 
@@ -227,7 +275,8 @@ void bind_dtype(py::module_& m, const char* suffix) {
            py::arg("directions"), py::arg("bias"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
            py::arg("b_hh"), py::arg("w_hr"))
       .def("forward", &NativeLayer<T>::forward, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-           py::arg("training"));
+           py::arg("training"))
+      .def("forward_ready", &NativeLayer<T>::forward_ready, py::arg("x"), py::arg("state"));
 }
 
 }  // namespace
