@@ -78,6 +78,35 @@ def test_chunked_forward_is_bitwise_the_whole_forward(dtype, cell, topology, chu
             np.testing.assert_array_equal(mine, whole)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+def test_steps_are_bitwise_a_sequence_projected_in_one_product(dtype, cell, threads, isa):
+    """The input projection of a call with many rows is one product (layer_forward.h); a call of
+    few rows, a streaming step, has each thread project its own units' columns. Both give the
+    same bits, also for an input wider than one KC block of the product (two blocks and more)."""
+    import pyrnn
+
+    config = pyrnn._core._gemm_config(isa, np.dtype(dtype).name)
+    steps, batch = config["stream_max_m"] + 1, 1  # one row more than a call projected in teams
+    model = make_model(cell, 2 * config["kc"] + 3, 37, dtype)
+    x = np.random.default_rng(SEED).standard_normal((steps, batch, model.input_size)).astype(dtype)
+    previous = pyrnn.get_num_threads()
+    pyrnn.set_num_threads(threads)
+    try:
+        y_whole, state_whole = model(x)
+        state, ys = None, []
+        for t in range(steps):
+            y, state = model(x[t:t + 1], state)
+            ys.append(y)
+    finally:
+        pyrnn.set_num_threads(previous)
+    np.testing.assert_array_equal(np.concatenate(ys), y_whole)
+    for mine, whole in zip(unpack_state(model, state), unpack_state(model, state_whole)):
+        if whole is not None:
+            np.testing.assert_array_equal(mine, whole)
+
+
 def chained_backward(model, x, state, dy, dstate, sizes, axis, truncate=False):
     """Forward chunk by chunk carrying the state, then backward from the last chunk to the
     first, handing each chunk's dstate0 to the chunk before (or None when truncating).

@@ -5,6 +5,11 @@
 //   w_hh_panels: for each direction and unit block of U hidden units, for each k < Hout, the G
 //                gate vectors W_hh[g*H + u][k], u in the block: the fused step kernel streams one
 //                block's panel and finishes that block's gate maths in registers.
+//   w_ih_unit_panels: W_ih in w_hh_panels' layout (k < I), for the projection of few rows, which
+//                each thread computes for its own unit blocks (recurrence.h). A second copy of
+//                W_ih: through w_ih_panels, a thread's columns lie in 4 KiB-strided pieces that
+//                the hardware prefetchers do not follow, and the projection of a streaming step
+//                ran at half the speed.
 //   w_hr_panels: W_hr^T per direction.
 //   w_hh_backward, w_hr_backward: W_hh and W_hr with columns padded to Hp, read a unit block at
 //                a time by the backward recurrence.
@@ -44,16 +49,22 @@ void pack_layer(PackedLayer<T>& layer) {
       for (index_t u = 0; u < H; ++u) layer.hn_bias.data()[d * Hp + u] = layer.hidden_bias.data()[d * H + u];
   }
 
-  layer.w_hh_panels = AlignedBuffer<T>(checked_mul(checked_mul(D * blocks, Hout), G * U));
-  layer.w_hh_panels.fill_zero();
-  for (index_t d = 0; d < D; ++d)
-    for (index_t block = 0; block < blocks; ++block) {
-      T* panel = layer.w_hh_panels.data() + (d * blocks + block) * Hout * G * U;
-      for (index_t k = 0; k < Hout; ++k)
-        for (index_t g = 0; g < G; ++g)
-          for (index_t lane = 0; lane < U && block * U + lane < H; ++lane)
-            panel[(k * G + g) * U + lane] = layer.w_hh.data()[(d * GH + g * H + block * U + lane) * Hout + k];
-    }
+  // (D*G*H, K) row-major -> per direction and unit block, per k < K, G vectors of U lanes.
+  const auto unit_panels = [&](const T* w, index_t K) {
+    AlignedBuffer<T> panels(checked_mul(checked_mul(D * blocks, K), G * U));
+    panels.fill_zero();
+    for (index_t d = 0; d < D; ++d)
+      for (index_t block = 0; block < blocks; ++block) {
+        T* panel = panels.data() + (d * blocks + block) * K * G * U;
+        for (index_t k = 0; k < K; ++k)
+          for (index_t g = 0; g < G; ++g)
+            for (index_t lane = 0; lane < U && block * U + lane < H; ++lane)
+              panel[(k * G + g) * U + lane] = w[(d * GH + g * H + block * U + lane) * K + k];
+      }
+    return panels;
+  };
+  layer.w_hh_panels = unit_panels(layer.w_hh.data(), Hout);
+  layer.w_ih_unit_panels = unit_panels(layer.w_ih.data(), I);
 
   const auto pad_columns = [](index_t rows, index_t cols, index_t padded, const T* src, T* dst) {
     for (index_t row = 0; row < rows; ++row)

@@ -35,6 +35,7 @@ struct PackedLayer {
   index_t padded_hidden = 0;        // Hp
   AlignedBuffer<T> w_ih_panels;     // (I, D*G*Hp): W_ih^T, each gate block padded to Hp columns
   AlignedBuffer<T> x_bias;          // (D*G*Hp): input_bias, padded likewise
+  AlignedBuffer<T> w_ih_unit_panels;  // D x (Hp/U) x I x G x U: as w_hh_panels, for W_ih
   AlignedBuffer<T> w_hh_panels;     // D x (Hp/U) x Hout x G x U: per unit block, per k, G gate vectors
   AlignedBuffer<T> hn_bias;         // (D*Hp): GRU's b_hn, padded (zeros without bias)
   AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T

@@ -21,6 +21,7 @@
 #include "cells/gru.h"
 #include "cells/lstm.h"
 #include "cells/rnn.h"
+#include "gemm/config.h"
 #include "sequence/direction_teams.h"
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
@@ -235,8 +236,71 @@ void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
   }
 }
 
+// kBlocks unit blocks' columns of x_proj (every gate) from block0, for kRows rows from row0: the
+// input projection from the blocks' W_ih panels (pack.h), streamed in order. Each element is the
+// product's chain (gemm/gemm.h): an FMA chain from zero over each KC block of k, the blocks
+// added in order, so these are the bits layer_forward's product would give.
+template <typename T, Cell kCell, int kRows, int kBlocks>
+void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, index_t block0, T* x_proj) {
+  constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>, KC = GemmConfig<T>::kc;
+  const index_t I = L.spec.input_size, Hp = L.padded_hidden, columns = L.spec.directions * G * Hp;
+  const T* panel = L.w_ih_unit_panels.data() + (d * (Hp / U) + block0) * I * G * U;
+  Lanes<T> sum[kRows][kBlocks][G] = {};  // (I >= 1: the first KC block sets it)
+  for (index_t pc = 0; pc < I; pc += KC) {
+    Lanes<T> acc[kRows][kBlocks][G] = {};
+    const index_t pc_end = pc + KC < I ? pc + KC : I;
+    for (index_t k = pc; k < pc_end; ++k) {
+      Lanes<T> w[kBlocks][G];
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel + (jb * I + k) * G * U + g * U);
+      for (int r = 0; r < kRows; ++r) {
+        const Lanes<T> xk = broadcast(x[(row0 + r) * I + k]);
+        for (int jb = 0; jb < kBlocks; ++jb)
+          for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(xk, w[jb][g], acc[r][jb][g]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r)
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) sum[r][jb][g] = pc == 0 ? acc[r][jb][g] : sum[r][jb][g] + acc[r][jb][g];
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int jb = 0; jb < kBlocks; ++jb)
+      for (index_t g = 0; g < G; ++g)
+        store_lanes(x_proj + (row0 + r) * columns + (d * G + g) * Hp + (block0 + jb) * U, sum[r][jb][g]);
+}
+
+// x_proj's columns of direction d's unit blocks [block_begin, block_end), every gate, for all
+// T*B rows: the part of the input projection that the thread owning those blocks reads. Tiled
+// as the step kernel is (fused_step_blocks).
+template <typename T, Cell kCell>
+void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
+                         index_t block_end, T* x_proj) {
+  constexpr int J = kBlocksPerTile<kCell>, R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
+  const auto rows_of = [&](auto blocks, index_t block0) {
+    for_each_row_tile<R>(a.steps * a.batch, [&](auto rows, index_t row0) {
+      project_tile<T, kCell, decltype(rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
+    });
+  };
+  index_t block = block_begin;
+  for (; block + J <= block_end; block += J) rows_of(StaticCount<J>{}, block);
+  for (; block < block_end; ++block) rows_of(StaticCount<1>{}, block);
+}
+
 template <typename T>
-void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const T* x_proj, LayerTape<T>* tape) {
+void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
+                         index_t block_end, T* x_proj) {
+  switch (L.spec.cell) {
+    case Cell::lstm: project_unit_blocks<T, Cell::lstm>(L, a, d, block_begin, block_end, x_proj); break;
+    case Cell::gru: project_unit_blocks<T, Cell::gru>(L, a, d, block_begin, block_end, x_proj); break;
+    default: project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, x_proj); break;
+  }
+}
+
+// With project_in_teams, x_proj arrives empty and each thread fills the columns it reads
+// (project_unit_blocks) before its first step.
+template <typename T>
+void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_proj, bool project_in_teams,
+                        LayerTape<T>* tape) {
   const LayerSpec& spec = L.spec;
   const index_t D = spec.directions, G = spec.gates(), Hp = L.padded_hidden, H = spec.hidden_size,
                 P = spec.proj_size, Hout = spec.out_size(), B = a.batch, steps = a.steps;
@@ -270,6 +334,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, const 
     s.y_stride = D * Hout;
     s.tape = tape;
     s.direction = d;
+    if (project_in_teams) project_unit_blocks(L, a, d, block_begin, block_end, x_proj);
     for (index_t step = 0; step < steps; ++step) {
       s.t = d == 0 ? step : steps - 1 - step;
       s.x_proj = x_proj + s.t * B * D * G * Hp;
