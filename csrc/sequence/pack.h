@@ -6,10 +6,10 @@
 //                gate vectors W_hh[g*H + u][k], u in the block: the fused step kernel streams one
 //                block's panel and finishes that block's gate maths in registers.
 //   w_ih_unit_panels: W_ih in w_hh_panels' layout (k < I), for the projection of few rows, which
-//                each thread computes for its own unit blocks (recurrence.h). A second copy of
+//                each thread computes for its own unit blocks (recurrence.h). One more copy of
 //                W_ih: through w_ih_panels, a thread's columns lie in 4 KiB-strided pieces that
-//                the hardware prefetchers do not follow, and the projection of a streaming step
-//                ran at half the speed.
+//                the hardware prefetchers do not follow: a thread's projection for an LSTM
+//                streaming step (H = 256, 2 threads) read them at 52 GB/s, and these at 82.
 //   w_hr_panels: W_hr^T per direction.
 //   w_hh_backward, w_hr_backward: W_hh and W_hr with columns padded to Hp, read a unit block at
 //                a time by the backward recurrence.

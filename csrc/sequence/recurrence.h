@@ -292,7 +292,7 @@ void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index
   switch (L.spec.cell) {
     case Cell::lstm: project_unit_blocks<T, Cell::lstm>(L, a, d, block_begin, block_end, x_proj); break;
     case Cell::gru: project_unit_blocks<T, Cell::gru>(L, a, d, block_begin, block_end, x_proj); break;
-    default: project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, x_proj); break;
+    default: project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, x_proj); break;  // both RNNs
   }
 }
 
