@@ -3,7 +3,7 @@
 Peers, each only when importable: PyTorch (nn.RNN/LSTM/GRU loaded with pyrnn's weights),
 ONNX Runtime (the same model built with onnx.helper, see _onnx_export.py) and the NumPy
 oracle pyrnn.reference. Every implementation runs the same float32 weights and data at the
-same thread count (torch, ORT intra-op, pyrnn, and NumPy's BLAS through threadpoolctl).
+same thread count (torch, ORT intra-op, pyrnn, and NumPy's BLAS: see thread_limits).
 
 Per case, before any timing:
   1. pyrnn's float32 outputs and final states (and, for training, every gradient) are checked
@@ -31,6 +31,7 @@ The case list CASES is the one place the grid lives; bench/ and tests/ import it
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime
 import fnmatch
@@ -466,27 +467,65 @@ def make_impls(peer, workload, threads):
 
 
 # -- threads and the machine's rate ------------------------------------------------------------
+# (get, set) thread-count entry points of the OpenBLAS builds NumPy ships or links.
+_OPENBLAS_THREAD_CALLS = (("openblas_get_num_threads", "openblas_set_num_threads"),
+                          ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                          ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                          ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"))
+
+
+def _loaded_openblas_thread_calls():
+    """[(get, set)] for each OpenBLAS loaded in this process (Linux: /proc/self/maps), the way
+    to limit NumPy's BLAS when threadpoolctl is not installed; [] when none is found."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps
+                            if "openblas" in os.path.basename(line.split()[-1]).lower()})
+    except OSError:
+        return []
+    calls = []
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get, set_ in _OPENBLAS_THREAD_CALLS:
+            if hasattr(library, get) and hasattr(library, set_):
+                calls.append((getattr(library, get), getattr(library, set_)))
+                break
+    return calls
+
+
 @contextmanager
 def thread_limits(threads):
-    """Run pyrnn, torch and NumPy's BLAS (via threadpoolctl, when installed) on `threads`
-    threads; restores the previous counts on exit. ORT takes its count per session.
+    """Run pyrnn, torch and NumPy's BLAS on `threads` threads; restores the previous counts on
+    exit. ORT takes its count per session. NumPy's BLAS is limited through threadpoolctl when it
+    is installed, else through the thread calls of a loaded OpenBLAS (the BLAS of NumPy's
+    wheels); otherwise the reference peer and the machine's matmul rate use every core.
     Yields how NumPy's BLAS was limited."""
     torch = _import("torch")
     before_pyrnn = pyrnn.get_num_threads()
     before_torch = torch.get_num_threads() if torch else None
     threadpoolctl = _import("threadpoolctl")
     blas = threadpoolctl.threadpool_limits(limits=threads, user_api="blas") if threadpoolctl else None
+    openblas = [] if blas else _loaded_openblas_thread_calls()
+    before_openblas = [get() for get, _ in openblas]
+    for _, set_ in openblas:
+        set_(threads)
     pyrnn.set_num_threads(threads)
     if torch:
         torch.set_num_threads(threads)
     try:
-        yield "threadpoolctl" if blas else "not limited (threadpoolctl is not installed)"
+        yield ("threadpoolctl" if blas else "OpenBLAS's own thread calls" if openblas
+               else "not limited (neither threadpoolctl nor OpenBLAS found)")
     finally:
         pyrnn.set_num_threads(before_pyrnn)
         if torch:
             torch.set_num_threads(before_torch)
         if blas:
             blas.restore_original_limits()
+        for (_, set_), before in zip(openblas, before_openblas):
+            set_(before)
 
 
 def matmul_gflops(n=2048, repeats=5):

@@ -98,6 +98,23 @@ def test_runner_checks_times_and_reports(tmp_path, monkeypatch):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_numpys_openblas_is_limited_without_threadpoolctl(monkeypatch):
+    """The README's first command installs no threadpoolctl: the runner then limits NumPy's
+    OpenBLAS through its own thread calls, so that the reference peer and the matmul rate run
+    on the threads asked for, and restores its count afterwards."""
+    calls = bench._loaded_openblas_thread_calls()
+    if not calls:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS")
+    real_import = bench._import
+    monkeypatch.setattr(bench, "_import", lambda name: None if name == "threadpoolctl" else real_import(name))
+    before = [get() for get, _ in calls]
+    wanted = 2 if before == [1] * len(calls) else 1
+    with bench.thread_limits(wanted) as how:
+        assert how == "OpenBLAS's own thread calls"
+        assert [get() for get, _ in calls] == [wanted] * len(calls)
+    assert [get() for get, _ in calls] == before
+
+
 def test_oracle_check_fails_on_a_wrong_pyrnn():
     case = TINY[3]
     workload = bench.Workload(case)
