@@ -20,9 +20,10 @@ namespace pyrnn::PYRNN_ISA {
 // 1.1-1.9x faster on two threads; an RNN with H = 128 (8 Ki) 0.5-1.1x, an RNN with H = 64 (2 Ki)
 // 0.6x.
 inline constexpr double kMinStepWorkPerThread = 16.0 * 1024;
-// One step of an RNN with H = 256 (64 Ki) ran ~1.8x slower on two threads than on one, of an
-// LSTM with H = 256 (256 Ki) 1.3x faster.
-inline constexpr double kMinCallWorkPerThread = 96.0 * 1024;
+// Streaming steps (T = 1, B = 1, I = 64) on two threads against one: an LSTM with H = 128
+// (32 Ki per thread) ran 15% faster, an RNN with H = 256 (32 Ki) 9%, a GRU with H = 128 (24 Ki)
+// 4%; an RNN with H = 192 (18 Ki) 16% slower.
+inline constexpr double kMinCallWorkPerThread = 24.0 * 1024;
 
 // A thread's place: member `member` of `size` threads working on one direction.
 struct TeamSeat {
