@@ -45,8 +45,12 @@ def as_real_array(value, name):
 
 
 def is_kernel_array(value, dtype):
-    """Whether `value` is already what the kernels take: a C-contiguous ndarray of `dtype`."""
-    return type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous
+    """Whether `value` is already what the kernels take: a C-contiguous, aligned ndarray of
+    `dtype` (np.frombuffer can give a misaligned one, whose elements C++ may not read)."""
+    if type(value) is not np.ndarray or value.dtype != dtype:
+        return False
+    flags = value.flags
+    return flags.c_contiguous and flags.aligned
 
 
 def float_array(value, name, dtype):
@@ -62,7 +66,8 @@ def float_array(value, name, dtype):
         raise TypeError(f"{name}: expected a rectangular floating-point array ({exc})") from exc
     if array.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point array, got dtype {array.dtype}")
-    return np.asarray(array, dtype=dtype, order="C")  # keeps 0-d arrays 0-d, unlike ascontiguousarray
+    # (np.require keeps 0-d arrays 0-d, unlike ascontiguousarray; "A": aligned)
+    return np.require(array, dtype=dtype, requirements=["C", "A"])
 
 
 def require_shape(array, expected, name):
@@ -83,4 +88,4 @@ def lengths_array(lengths, batch, steps):
     if batch and (array.min() < 0 or array.max() > steps):
         bad = array[(array < 0) | (array > steps)][0]
         raise ValueError(f"lengths: expected values in [0, {steps}] (T = {steps}), got {bad}")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return np.require(array, dtype=np.int64, requirements=["C", "A"])

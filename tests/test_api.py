@@ -250,7 +250,14 @@ def reversed_view(a):
     return big[tuple(slice(None, None, -1) for _ in a.shape)]
 
 
-@pytest.mark.parametrize("layout", [strided, fortran, read_only, reversed_view])
+def unaligned(a):
+    """C-contiguous, but one byte off its dtype's alignment (as np.frombuffer can give)."""
+    view = np.frombuffer(bytearray(a.nbytes + 1), a.dtype, a.size, offset=1).reshape(a.shape)
+    view[...] = a
+    return view
+
+
+@pytest.mark.parametrize("layout", [strided, fortran, read_only, reversed_view, unaligned])
 @pytest.mark.parametrize("cell", ["lstm_proj", "gru"])
 def test_views_fortran_and_read_only_arrays_give_the_same_result(cell, layout):
     rng = np.random.default_rng(SEED)

@@ -27,8 +27,10 @@ void bind_gemm_testing(py::module_& m);  // bindings/gemm_testing.cpp
 
 namespace {
 
+// Arguments arrive C-contiguous and aligned, converted (copied) when they are not: the kernels
+// read them as T*, which a misaligned array (np.frombuffer can give one) does not allow.
 template <typename T>
-using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast | py::detail::npy_api::NPY_ARRAY_ALIGNED_>;
 
 // A new output array for a kernel to fill. Sanitizer builds fill it with NaN (0xFF bytes), so an
 // element a kernel forgets to write shows up in the tests; other builds leave it uninitialised.
@@ -141,7 +143,7 @@ class NativeLayer {
   }
 
   // Streaming's path: inference when x is a (T >= 1, B, I) array and `state` the state, as the
-  // kernels take them (C-contiguous arrays of dtype T; the state as this layer's inference
+  // kernels take them (C-contiguous aligned arrays of dtype T; the state as this layer's inference
   // returns it: h_n, or the tuple (h_n, c_n) for an LSTM) -> (y, state). Anything else -> None,
   // and the caller takes the checked way, with its conversions and messages. These checks cost
   // a fraction of those, which would dominate a step with a small layer.
@@ -174,7 +176,11 @@ class NativeLayer {
     std::unique_ptr<Tape<T>> tape;
   };
 
-  static bool is_kernel_array(py::handle a) { return py::isinstance<py::array_t<T, py::array::c_style>>(a); }
+  // C-contiguous and aligned (np.frombuffer can give a misaligned array: C++ may not read its elements).
+  static bool is_kernel_array(py::handle a) {
+    return py::isinstance<py::array_t<T, py::array::c_style>>(a) &&
+           (py::reinterpret_borrow<py::array>(a).flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+  }
 
   static bool has_kernel_shape(py::handle a, index_t d0, index_t d1, index_t d2) {
     if (!is_kernel_array(a)) return false;
