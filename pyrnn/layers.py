@@ -124,6 +124,7 @@ class _Recurrent:
             self._native.append(native(
                 self._cell, layer_input, self.hidden_size, self.proj_size, self._directions, self.bias,
                 self._layer_params(layer, "weight_ih"), self._layer_params(layer, "weight_hh"), *biases, projection))
+        self._forward_ready = self._native[0].forward_ready if self.num_layers == 1 else None  # see __call__
 
     def state_dict(self):
         """name -> read-only array, with PyTorch's names, shapes and order."""
@@ -155,12 +156,13 @@ class _Recurrent:
     # -- forward -----------------------------------------------------------------------------
     def __call__(self, x, state=None, lengths=None):
         """Inference: -> (y, h_n) for RNN and GRU, (y, (h_n, c_n)) for LSTM."""
-        if lengths is None and len(self._native) == 1 and not self.batch_first:
+        ready = self._forward_ready
+        if ready is not None and lengths is None and not self.batch_first:
             # Streaming's path: a call that carries the state the previous one returned is done
             # in one native call when x and the state are already what the kernels take; then
             # forward's checks and conversions could neither fail nor change anything, and they
             # would cost more than a step of a small layer. Otherwise it returns None.
-            result = self._native[0].forward_ready(x, state)
+            result = ready(x, state)
             if result is not None:
                 return result
         y, state, _ = self.forward(x, state, lengths, training=False)
