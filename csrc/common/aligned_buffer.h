@@ -77,4 +77,35 @@ class AlignedBuffer {
   index_t size_ = 0;
 };
 
+// An AlignedBuffer that holds up to kInlineBytes in itself (on the stack, for a local) and takes
+// a block only for more: the workspaces of a streaming step are this small (LSTM(64, 256): x_proj
+// 4 KiB, h 2 KiB, c 1 KiB), and their posix_memalign/free pairs cost a streaming step of
+// RNN(64, 256) 5% of its time. A forward keeps three, 12 KiB of the calling thread's stack.
+template <typename T>
+class ScratchBuffer {
+ public:
+  static constexpr std::size_t kInlineBytes = 4096;
+
+  explicit ScratchBuffer(index_t count)
+      : size_(count), heap_(count > kInline ? count : 0), data_(count > kInline ? heap_.data() : inline_) {
+#ifdef PYRNN_POISON_UNINITIALISED
+    if (count <= kInline) std::memset(static_cast<void*>(inline_), 0xFF, sizeof(inline_));
+#endif
+  }
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+
+  void fill_zero() {
+    if (size_ > 0) std::memset(static_cast<void*>(data_), 0, sizeof(T) * static_cast<std::size_t>(size_));
+  }
+  T* data() { return data_; }
+
+ private:
+  static constexpr index_t kInline = kInlineBytes / sizeof(T);
+  alignas(64) T inline_[kInline];
+  index_t size_;
+  AlignedBuffer<T> heap_;
+  T* data_;
+};
+
 }  // namespace pyrnn

@@ -17,7 +17,7 @@ template <typename T>
 void layer_forward(const PackedLayer<T>& layer, const ForwardArgs<T>& a, LayerTape<T>* tape) {
   const LayerSpec& s = layer.spec;
   const index_t rows = a.steps * a.batch, columns = s.directions * s.gates() * layer.padded_hidden;
-  AlignedBuffer<T> x_proj(checked_mul(rows, columns));
+  ScratchBuffer<T> x_proj(checked_mul(rows, columns));
   const bool project_in_teams = rows <= GemmConfig<T>::stream_max_m;
   if (!project_in_teams)
     gemm(false, rows, columns, s.input_size, a.x, s.input_size, layer.w_ih_panels.data(), columns, T(0),

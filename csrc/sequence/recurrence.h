@@ -306,8 +306,9 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
                 P = spec.proj_size, Hout = spec.out_size(), B = a.batch, steps = a.steps;
   const index_t U = L.unit_block, blocks = Hp / U, hs = P > 0 ? P : Hp;
 
-  AlignedBuffer<T> h(checked_mul(2 * D * B, hs)), c(spec.has_cell_state() ? checked_mul(D * B, Hp) : 0),
-      r(P > 0 ? checked_mul(D * B, Hp) : 0);
+  ScratchBuffer<T> h(checked_mul(2 * D * B, hs)),
+      c(spec.has_cell_state() ? checked_mul(D * B, Hp) : 0);
+  AlignedBuffer<T> r(P > 0 ? checked_mul(D * B, Hp) : 0);
   h.fill_zero();
   c.fill_zero();
   for (index_t d = 0; d < D; ++d)
