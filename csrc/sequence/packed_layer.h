@@ -9,6 +9,8 @@
 // The ISA that packed the layer fills the *_panels copies in the layout of its kernels.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "common/aligned_buffer.h"
@@ -41,6 +43,9 @@ struct PackedLayer {
   AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T
   AlignedBuffer<T> w_hh_backward;   // D x (G*H, Hp): W_hh, columns padded (no projection only)
   AlignedBuffer<T> w_hr_backward;   // D x (P, Hp): W_hr, columns padded (projection only)
+  // Forward steps run so far: the recurrence sweeps its panels the other way on every other step,
+  // counted over calls (sequence/recurrence.h). The one mutable member; it changes no result.
+  mutable std::atomic<std::uint64_t> forward_steps{0};
 };
 
 // One direction's weights as given by the user (PyTorch's shapes, row-major). Biases and w_hr may

@@ -18,6 +18,8 @@
 // hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
 #pragma once
 
+#include <cstdint>
+
 #include "cells/gru.h"
 #include "cells/lstm.h"
 #include "cells/rnn.h"
@@ -186,10 +188,12 @@ void fused_step_rows(const StepContext<T>& s, index_t block0) {
 }
 
 // Tiles of J blocks, then single blocks; `backwards` visits the same tiles last to first. The
-// recurrence alternates from step to step, so a step starts on the panels the previous one read
-// last, which are still in cache: with a W_hh slice near the size of L2, sweeping one way every
-// step would evict each panel shortly before its next use (1-5% on latency cases with H = 256 and
-// 512, one thread). Blocks are independent, so the order changes no result.
+// recurrence alternates from step to step, counting the layer's steps over all its calls (a
+// streaming step is a call), so a step starts on the panels the previous one read last, which
+// are still in cache: with a W_hh slice near the size of L2, sweeping one way every step would evict each
+// panel shortly before its next use (1-5% on latency cases with H = 256 and 512, one thread; 9% on
+// a streaming step of GRU(64, 256), one thread). Blocks are independent, so the order changes no
+// result.
 template <typename T, Cell kCell>
 void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   constexpr int J = kBlocksPerTile<kCell>;
@@ -271,28 +275,35 @@ void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, 
 
 // x_proj's columns of direction d's unit blocks [block_begin, block_end), every gate, for all
 // T*B rows: the part of the input projection that the thread owning those blocks reads. Tiled
-// as the step kernel is (fused_step_blocks).
+// as the step kernel is, and like it visits the tiles last to first when `backwards`
+// (fused_step_blocks).
 template <typename T, Cell kCell>
 void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
-                         index_t block_end, T* x_proj) {
+                         index_t block_end, bool backwards, T* x_proj) {
   constexpr int J = kBlocksPerTile<kCell>, R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
   const auto rows_of = [&](auto blocks, index_t block0) {
     for_each_row_tile<R>(a.steps * a.batch, [&](auto rows, index_t row0) {
       project_tile<T, kCell, decltype(rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
     });
   };
-  index_t block = block_begin;
-  for (; block + J <= block_end; block += J) rows_of(StaticCount<J>{}, block);
-  for (; block < block_end; ++block) rows_of(StaticCount<1>{}, block);
+  const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
+  const index_t units = tiles + (block_end - singles_begin);
+  for (index_t i = 0; i < units; ++i) {
+    const index_t unit = backwards ? units - 1 - i : i;
+    if (unit < tiles) rows_of(StaticCount<J>{}, block_begin + unit * J);
+    else rows_of(StaticCount<1>{}, singles_begin + unit - tiles);
+  }
 }
 
 template <typename T>
 void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
-                         index_t block_end, T* x_proj) {
+                         index_t block_end, bool backwards, T* x_proj) {
   switch (L.spec.cell) {
-    case Cell::lstm: project_unit_blocks<T, Cell::lstm>(L, a, d, block_begin, block_end, x_proj); break;
-    case Cell::gru: project_unit_blocks<T, Cell::gru>(L, a, d, block_begin, block_end, x_proj); break;
-    default: project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, x_proj); break;  // both RNNs
+    case Cell::lstm: project_unit_blocks<T, Cell::lstm>(L, a, d, block_begin, block_end, backwards, x_proj); break;
+    case Cell::gru: project_unit_blocks<T, Cell::gru>(L, a, d, block_begin, block_end, backwards, x_proj); break;
+    default:  // both RNNs
+      project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, backwards, x_proj);
+      break;
   }
 }
 
@@ -319,6 +330,8 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     }
 
   const double step_work = double(B) * double(G * Hp) * double(Hout);
+  // The sweep direction alternates over the layer's steps of all calls (fused_step_blocks).
+  const std::uint64_t first_step = L.forward_steps.fetch_add(std::uint64_t(steps), std::memory_order_relaxed);
   for_each_direction_team(a.threads, D, blocks, steps, step_work, [&](index_t d, TeamSeat seat) {
     const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
     const index_t p_begin = seat.share_begin(P), p_end = seat.share_end(P);
@@ -335,7 +348,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     s.y_stride = D * Hout;
     s.tape = tape;
     s.direction = d;
-    if (project_in_teams) project_unit_blocks(L, a, d, block_begin, block_end, x_proj);
+    if (project_in_teams) project_unit_blocks(L, a, d, block_begin, block_end, first_step % 2 == 1, x_proj);
     for (index_t step = 0; step < steps; ++step) {
       s.t = d == 0 ? step : steps - 1 - step;
       s.x_proj = x_proj + s.t * B * D * G * Hp;
@@ -343,7 +356,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
       s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
       s.y = a.y + s.t * B * D * Hout + d * Hout;
       s.tape_row0 = s.t * B;
-      fused_step(s, block_begin, block_end, step % 2 == 1);
+      fused_step(s, block_begin, block_end, (first_step + std::uint64_t(step)) % 2 == 1);
       if (P > 0) {
         seat.barrier->wait();
         project_step(s, p_begin, p_end);
