@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cells/gru.h"
 #include "cells/lstm.h"
@@ -178,42 +179,54 @@ inline constexpr int kBlocksPerTile = kGates<kCell> >= 4 ? 1 : (kGates<kCell> ==
 template <Cell kCell>
 inline constexpr int kRowsPerTile = kVectorBytes == 64 ? 24 / (kGates<kCell> * kBlocksPerTile<kCell>)
                                                        : 12 / (kGates<kCell> * kBlocksPerTile<kCell>);
+static_assert(kRowsPerTile<Cell::lstm> >= 1 && kRowsPerTile<Cell::gru> >= 1 && kRowsPerTile<Cell::rnn_tanh> >= 1,
+              "a tile holds at least one row");
 
 template <typename T, Cell kCell, int kBlocks>
 void fused_step_rows(const StepContext<T>& s, index_t block0) {
-  constexpr int R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
-  for_each_row_tile<R>(s.batch, [&](auto rows, index_t b0) {
+  for_each_row_tile<kRowsPerTile<kCell>>(s.batch, [&](auto rows, index_t b0) {
     fused_step_tile<T, kCell, decltype(rows)::value, kBlocks>(s, b0, block0);
   });
 }
 
-// Tiles of J blocks, then single blocks; `backwards` visits the same tiles last to first. The
-// recurrence alternates from step to step, counting the layer's steps over all its calls (a
-// streaming step is a call), so a step starts on the panels the previous one read last, which
-// are still in cache: with a W_hh slice near the size of L2, sweeping one way every step would evict each
-// panel shortly before its next use (1-5% on latency cases with H = 256 and 512, one thread; 9% on
-// a streaming step of GRU(64, 256), one thread). Blocks are independent, so the order changes no
-// result.
-template <typename T, Cell kCell>
-void fused_step_blocks(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
-  constexpr int J = kBlocksPerTile<kCell>;
+// Calls tile_fn(StaticCount<j>{}, block0) for tiles of J blocks, then single blocks, covering
+// [block_begin, block_end); `backwards` visits the same tiles last to first. The recurrence
+// alternates from step to step, counting the layer's steps over all its calls (a streaming step
+// is a call), so a step starts on the panels the previous one read last, which are still in
+// cache: with a W_hh slice near the size of L2, sweeping one way every step would evict each
+// panel shortly before its next use (1-5% on latency cases with H = 256 and 512, one thread; 9%
+// on a streaming step of GRU(64, 256), one thread). Blocks are independent, so the order changes
+// no result.
+template <int J, typename TileFn>
+void for_each_block_tile(index_t block_begin, index_t block_end, bool backwards, TileFn tile_fn) {
   const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
   const index_t units = tiles + (block_end - singles_begin);
   for (index_t i = 0; i < units; ++i) {
     const index_t unit = backwards ? units - 1 - i : i;
-    if (unit < tiles) fused_step_rows<T, kCell, J>(s, block_begin + unit * J);
-    else fused_step_rows<T, kCell, 1>(s, singles_begin + unit - tiles);
+    if (unit < tiles) tile_fn(StaticCount<J>{}, block_begin + unit * J);
+    else tile_fn(StaticCount<1>{}, singles_begin + unit - tiles);
+  }
+}
+
+// Calls fn(std::integral_constant<Cell, c>{}) for the run-time cell c.
+template <typename Fn>
+void with_cell(Cell cell, Fn&& fn) {
+  switch (cell) {
+    case Cell::lstm: fn(std::integral_constant<Cell, Cell::lstm>{}); break;
+    case Cell::gru: fn(std::integral_constant<Cell, Cell::gru>{}); break;
+    case Cell::rnn_relu: fn(std::integral_constant<Cell, Cell::rnn_relu>{}); break;
+    default: fn(std::integral_constant<Cell, Cell::rnn_tanh>{}); break;
   }
 }
 
 template <typename T>
 void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
-  switch (s.layer->spec.cell) {
-    case Cell::lstm: fused_step_blocks<T, Cell::lstm>(s, block_begin, block_end, backwards); break;
-    case Cell::gru: fused_step_blocks<T, Cell::gru>(s, block_begin, block_end, backwards); break;
-    case Cell::rnn_relu: fused_step_blocks<T, Cell::rnn_relu>(s, block_begin, block_end, backwards); break;
-    default: fused_step_blocks<T, Cell::rnn_tanh>(s, block_begin, block_end, backwards); break;
-  }
+  with_cell(s.layer->spec.cell, [&](auto cell) {
+    constexpr Cell kCell = decltype(cell)::value;
+    for_each_block_tile<kBlocksPerTile<kCell>>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
+      fused_step_rows<T, kCell, decltype(blocks)::value>(s, block0);
+    });
+  });
 }
 
 // h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
@@ -275,36 +288,18 @@ void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, 
 
 // x_proj's columns of direction d's unit blocks [block_begin, block_end), every gate, for all
 // T*B rows: the part of the input projection that the thread owning those blocks reads. Tiled
-// as the step kernel is, and like it visits the tiles last to first when `backwards`
-// (fused_step_blocks).
-template <typename T, Cell kCell>
-void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
-                         index_t block_end, bool backwards, T* x_proj) {
-  constexpr int J = kBlocksPerTile<kCell>, R = kRowsPerTile<kCell> > 0 ? kRowsPerTile<kCell> : 1;
-  const auto rows_of = [&](auto blocks, index_t block0) {
-    for_each_row_tile<R>(a.steps * a.batch, [&](auto rows, index_t row0) {
-      project_tile<T, kCell, decltype(rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
-    });
-  };
-  const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
-  const index_t units = tiles + (block_end - singles_begin);
-  for (index_t i = 0; i < units; ++i) {
-    const index_t unit = backwards ? units - 1 - i : i;
-    if (unit < tiles) rows_of(StaticCount<J>{}, block_begin + unit * J);
-    else rows_of(StaticCount<1>{}, singles_begin + unit - tiles);
-  }
-}
-
+// and ordered as the step kernel's (fused_step).
 template <typename T>
 void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
                          index_t block_end, bool backwards, T* x_proj) {
-  switch (L.spec.cell) {
-    case Cell::lstm: project_unit_blocks<T, Cell::lstm>(L, a, d, block_begin, block_end, backwards, x_proj); break;
-    case Cell::gru: project_unit_blocks<T, Cell::gru>(L, a, d, block_begin, block_end, backwards, x_proj); break;
-    default:  // both RNNs
-      project_unit_blocks<T, Cell::rnn_tanh>(L, a, d, block_begin, block_end, backwards, x_proj);
-      break;
-  }
+  with_cell(L.spec.cell, [&](auto cell) {
+    constexpr Cell kCell = decltype(cell)::value;
+    for_each_block_tile<kBlocksPerTile<kCell>>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
+      for_each_row_tile<kRowsPerTile<kCell>>(a.steps * a.batch, [&](auto rows, index_t row0) {
+        project_tile<T, kCell, decltype(rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
+      });
+    });
+  });
 }
 
 // With project_in_teams, x_proj arrives empty and each thread fills the columns it reads
@@ -330,7 +325,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     }
 
   const double step_work = double(B) * double(G * Hp) * double(Hout);
-  // The sweep direction alternates over the layer's steps of all calls (fused_step_blocks).
+  // The sweep direction alternates over the layer's steps of all calls (for_each_block_tile).
   const std::uint64_t first_step = L.forward_steps.fetch_add(std::uint64_t(steps), std::memory_order_relaxed);
   for_each_direction_team(a.threads, D, blocks, steps, step_work, [&](index_t d, TeamSeat seat) {
     const index_t block_begin = seat.share_begin(blocks), block_end = seat.share_end(blocks);
