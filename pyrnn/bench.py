@@ -479,10 +479,10 @@ def _loaded_openblas_thread_calls():
     to limit NumPy's BLAS when threadpoolctl is not installed; [] when none is found."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps
-                            if "openblas" in os.path.basename(line.split()[-1]).lower()})
+            mapped = {line.split()[-1] for line in maps}
     except OSError:
         return []
+    paths = sorted(p for p in mapped if "openblas" in os.path.basename(p).lower())
     calls = []
     for path in paths:
         try:

@@ -149,8 +149,9 @@ class NativeLayer {
   // a fraction of those, which would dominate a step with a small layer.
   py::object forward_ready(py::handle x, py::handle state) const {
     const LayerSpec& s = layer_->spec;
-    if (!is_kernel_array(x) || py::reinterpret_borrow<py::array>(x).ndim() != 3) return py::none();
+    if (!is_kernel_array(x)) return py::none();
     const auto x_array = py::reinterpret_borrow<py::array>(x);
+    if (x_array.ndim() != 3) return py::none();
     const index_t steps = x_array.shape(0), batch = x_array.shape(1), D = s.directions;
     if (steps < 1 || x_array.shape(2) != s.input_size) return py::none();
     py::handle h0 = state, c0;
