@@ -14,6 +14,10 @@
 // whose output slice each thread computes after the first). With two directions and at least
 // two threads, each direction runs on its own group of threads, concurrently.
 //
+// With few rows (layer_forward.h), each thread projects its own units' columns of x_proj
+// (project_tile) before its first step; a call of one step does so tile by tile inside the
+// step, just before the tile's h-chain, so the step is one pass over W_ih's and W_hh's panels.
+//
 // Rows at t >= length keep their state and write zeros to y. State layout: h (B, hs) with
 // hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
 #pragma once
@@ -39,7 +43,8 @@ struct StepContext {
   const PackedLayer<T>* layer;
   index_t t, batch, hs;                // time step, B, row stride of h
   const std::int64_t* lengths;         // nullptr: all rows valid
-  const T* x_proj;                     // (B, D*G*Hp) at step t, this direction's columns from +d*G*Hp
+  T* x_proj;                           // (B, D*G*Hp) at step t, this direction's columns from +d*G*Hp
+  const T* x;                          // (B, I) at step t when the step projects it itself, else nullptr
   const T* x_bias;                     // (G*Hp) this direction
   const T* hn_bias;                    // (Hp) this direction
   const T* panels;                     // this direction's w_hh_panels
@@ -137,6 +142,39 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
   }
 }
 
+// kBlocks unit blocks' columns of x_proj (every gate) from block0, for kRows rows from row0: the
+// input projection from the blocks' W_ih panels (pack.h), streamed in order. Each element is the
+// product's chain (gemm/gemm.h): an FMA chain from zero over each KC block of k, the blocks
+// added in order, so these are the bits layer_forward's product would give.
+template <typename T, Cell kCell, int kRows, int kBlocks>
+void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, index_t block0, T* x_proj) {
+  constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>, KC = GemmConfig<T>::kc;
+  const index_t I = L.spec.input_size, Hp = L.padded_hidden, columns = L.spec.directions * G * Hp;
+  const T* panel = L.w_ih_unit_panels.data() + (d * (Hp / U) + block0) * I * G * U;
+  Lanes<T> sum[kRows][kBlocks][G] = {};  // (I >= 1: the first KC block sets it)
+  for (index_t pc = 0; pc < I; pc += KC) {
+    Lanes<T> acc[kRows][kBlocks][G] = {};
+    const index_t pc_end = pc + KC < I ? pc + KC : I;
+    for (index_t k = pc; k < pc_end; ++k) {
+      Lanes<T> w[kBlocks][G];
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel + (jb * I + k) * G * U + g * U);
+      for (int r = 0; r < kRows; ++r) {
+        const Lanes<T> xk = broadcast(x[(row0 + r) * I + k]);
+        for (int jb = 0; jb < kBlocks; ++jb)
+          for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(xk, w[jb][g], acc[r][jb][g]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r)
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) sum[r][jb][g] = pc == 0 ? acc[r][jb][g] : sum[r][jb][g] + acc[r][jb][g];
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int jb = 0; jb < kBlocks; ++jb)
+      for (index_t g = 0; g < G; ++g)
+        store_lanes(x_proj + (row0 + r) * columns + (d * G + g) * Hp + (block0 + jb) * U, sum[r][jb][g]);
+}
+
 // kRows batch rows from b0 times kBlocks unit blocks from block0: G*kRows*kBlocks accumulators.
 template <typename T, Cell kCell, int kRows, int kBlocks>
 void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
@@ -145,6 +183,7 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
   const index_t Hp = L.padded_hidden, Hout = L.spec.out_size(), row_stride = L.spec.directions * G * Hp;
   const index_t x_offset = s.direction * G * Hp;
 
+  if (s.x != nullptr) project_tile<T, kCell, kRows, kBlocks>(L, s.x, b0, s.direction, block0, s.x_proj);
   Lanes<T> acc[kRows][kBlocks][G];
   const T* panel[kBlocks];
   for (int jb = 0; jb < kBlocks; ++jb) {
@@ -253,39 +292,6 @@ void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
   }
 }
 
-// kBlocks unit blocks' columns of x_proj (every gate) from block0, for kRows rows from row0: the
-// input projection from the blocks' W_ih panels (pack.h), streamed in order. Each element is the
-// product's chain (gemm/gemm.h): an FMA chain from zero over each KC block of k, the blocks
-// added in order, so these are the bits layer_forward's product would give.
-template <typename T, Cell kCell, int kRows, int kBlocks>
-void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, index_t block0, T* x_proj) {
-  constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>, KC = GemmConfig<T>::kc;
-  const index_t I = L.spec.input_size, Hp = L.padded_hidden, columns = L.spec.directions * G * Hp;
-  const T* panel = L.w_ih_unit_panels.data() + (d * (Hp / U) + block0) * I * G * U;
-  Lanes<T> sum[kRows][kBlocks][G] = {};  // (I >= 1: the first KC block sets it)
-  for (index_t pc = 0; pc < I; pc += KC) {
-    Lanes<T> acc[kRows][kBlocks][G] = {};
-    const index_t pc_end = pc + KC < I ? pc + KC : I;
-    for (index_t k = pc; k < pc_end; ++k) {
-      Lanes<T> w[kBlocks][G];
-      for (int jb = 0; jb < kBlocks; ++jb)
-        for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel + (jb * I + k) * G * U + g * U);
-      for (int r = 0; r < kRows; ++r) {
-        const Lanes<T> xk = broadcast(x[(row0 + r) * I + k]);
-        for (int jb = 0; jb < kBlocks; ++jb)
-          for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(xk, w[jb][g], acc[r][jb][g]);
-      }
-    }
-    for (int r = 0; r < kRows; ++r)
-      for (int jb = 0; jb < kBlocks; ++jb)
-        for (index_t g = 0; g < G; ++g) sum[r][jb][g] = pc == 0 ? acc[r][jb][g] : sum[r][jb][g] + acc[r][jb][g];
-  }
-  for (int r = 0; r < kRows; ++r)
-    for (int jb = 0; jb < kBlocks; ++jb)
-      for (index_t g = 0; g < G; ++g)
-        store_lanes(x_proj + (row0 + r) * columns + (d * G + g) * Hp + (block0 + jb) * U, sum[r][jb][g]);
-}
-
 // x_proj's columns of direction d's unit blocks [block_begin, block_end), every gate, for all
 // T*B rows: the part of the input projection that the thread owning those blocks reads. Tiled
 // and ordered as the step kernel's (fused_step).
@@ -302,8 +308,8 @@ void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index
   });
 }
 
-// With project_in_teams, x_proj arrives empty and each thread fills the columns it reads
-// (project_unit_blocks) before its first step.
+// With project_in_teams, x_proj arrives empty and each thread fills the columns it reads:
+// before its first step (project_unit_blocks), or in the step when the call has one.
 template <typename T>
 void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_proj, bool project_in_teams,
                         LayerTape<T>* tape) {
@@ -343,7 +349,10 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     s.y_stride = D * Hout;
     s.tape = tape;
     s.direction = d;
-    if (project_in_teams) project_unit_blocks(L, a, d, block_begin, block_end, first_step % 2 == 1, x_proj);
+    const bool project_in_step = project_in_teams && steps == 1;
+    s.x = project_in_step ? a.x : nullptr;
+    if (project_in_teams && !project_in_step)
+      project_unit_blocks(L, a, d, block_begin, block_end, first_step % 2 == 1, x_proj);
     for (index_t step = 0; step < steps; ++step) {
       s.t = d == 0 ? step : steps - 1 - step;
       s.x_proj = x_proj + s.t * B * D * G * Hp;
