@@ -11,8 +11,10 @@ CONFIGS = {
     "gru_bidir_2layers": dict(cls=pyrnn.GRU, kw=dict(bidirectional=True, num_layers=2)),
     "rnn_relu": dict(cls=pyrnn.RNN, kw=dict(nonlinearity="relu")),
 }
-# Large enough that the kernels split the work between threads (H spans several unit blocks).
-STEPS, BATCH, INPUT, HIDDEN = 9, 7, 24, 80
+# Large enough that the kernels split the work between threads (H spans several unit blocks),
+# and a batch that takes other tiles than a sequence alone (GRU with H > 128: two-block tiles
+# under 8 rows, one-block tiles from 8).
+STEPS, BATCH, INPUT, HIDDEN = 9, 9, 24, 136
 
 
 @pytest.fixture

@@ -57,6 +57,8 @@ CASES = [
     Case("h_eq_16", H=16, I=16),
     Case("h_gt_16", H=17, I=3),
     Case("h_40_b5_t12", T=12, B=5, I=40, H=40),
+    Case("b16_full_row_tiles", T=3, B=16, I=5, H=20),
+    Case("h136_two_block_tiles", T=3, B=2, I=5, H=136),
     Case("layers2", num_layers=2),
     Case("layers3_nobias", num_layers=3, bias=False),
     Case("bidir", bidirectional=True),

@@ -211,19 +211,40 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
     for (int jb = 0; jb < kBlocks; ++jb) cell_epilogue<T, kCell>(s, b0 + r, (block0 + jb) * U, acc[r][jb]);
 }
 
-// Tiling: enough independent accumulator chains to cover the FMA latency, few enough to stay
-// in registers. Any tiling gives the same bits (see the header).
-template <Cell kCell>
-inline constexpr int kBlocksPerTile = kGates<kCell> >= 4 ? 1 : (kGates<kCell> == 3 ? 2 : 4);
-template <Cell kCell>
-inline constexpr int kRowsPerTile = kVectorBytes == 64 ? 24 / (kGates<kCell> * kBlocksPerTile<kCell>)
-                                                       : 12 / (kGates<kCell> * kBlocksPerTile<kCell>);
-static_assert(kRowsPerTile<Cell::lstm> >= 1 && kRowsPerTile<Cell::gru> >= 1 && kRowsPerTile<Cell::rnn_tanh> >= 1,
-              "a tile holds at least one row");
+// Tiling: a tile of J unit blocks by up to kTileRows rows keeps G*J*rows accumulators, 24 of
+// AVX-512's 32 registers (12 of AVX2's 16): enough independent chains to cover the FMA latency,
+// few enough to stay in registers. Per k it loads G*J panel vectors and broadcasts one h value
+// per row. Any tiling gives the same bits (see the header).
+template <Cell kCell, int J>
+inline constexpr int kTileRows = (kVectorBytes == 64 ? 24 : 12) / (kGates<kCell> * J);
 
-template <typename T, Cell kCell, int kBlocks>
+// A unit block's panel up to this size stays in L1 (32 KiB on Zen 4) beside the rest of a step.
+inline constexpr index_t kL1PanelBytes = 24 * 1024;
+
+// Calls fn(StaticCount<J>{}) with the blocks per tile for this cell, `rows` to tile and a block's
+// panel of `panel_bytes`. LSTM: one block (4 vectors, 6 rows). RNN: four (4 vectors, 6 rows; one
+// block of 24 rows ran 1.4x slower at B = 64, bound by its broadcasts). GRU: two blocks of 4
+// rows, 6 chains for a single row; but one block of 8 rows when the rows fill it, which halves
+// the panel loads that bound it there (GRU(256, 256) and GRU(512, 512), B = 64: 4-6% faster, 12%
+// with AVX2), and with AVX-512 one block when its panel fits in L1: the sweep that alternates
+// from step to step (for_each_block_tile) then starts on a panel still in L1 (GRU(64, 128),
+// B = 1: 2-3% faster; with H >= 256, 48 KiB panels, two blocks stay 1-2% faster). AVX2's
+// single-row tile of one block, 3 chains of 8 lanes, ran 15-19% slower there.
+template <Cell kCell, typename Fn>
+void with_tile_blocks(index_t rows, index_t panel_bytes, Fn&& fn) {
+  if constexpr (kCell == Cell::lstm) {
+    fn(StaticCount<1>{});
+  } else if constexpr (kCell == Cell::gru) {
+    if (rows >= kTileRows<kCell, 1> || (kVectorBytes == 64 && panel_bytes <= kL1PanelBytes)) fn(StaticCount<1>{});
+    else fn(StaticCount<2>{});
+  } else {
+    fn(StaticCount<4>{});
+  }
+}
+
+template <typename T, Cell kCell, int kRowsMax, int kBlocks>
 void fused_step_rows(const StepContext<T>& s, index_t block0) {
-  for_each_row_tile<kRowsPerTile<kCell>>(s.batch, [&](auto rows, index_t b0) {
+  for_each_row_tile<kRowsMax>(s.batch, [&](auto rows, index_t b0) {
     fused_step_tile<T, kCell, decltype(rows)::value, kBlocks>(s, b0, block0);
   });
 }
@@ -262,8 +283,12 @@ template <typename T>
 void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   with_cell(s.layer->spec.cell, [&](auto cell) {
     constexpr Cell kCell = decltype(cell)::value;
-    for_each_block_tile<kBlocksPerTile<kCell>>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
-      fused_step_rows<T, kCell, decltype(blocks)::value>(s, block0);
+    const index_t panel_bytes = s.layer->spec.out_size() * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
+    with_tile_blocks<kCell>(s.batch, panel_bytes, [&](auto tile_blocks) {
+      constexpr int J = decltype(tile_blocks)::value;
+      for_each_block_tile<J>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
+        fused_step_rows<T, kCell, kTileRows<kCell, J>, decltype(blocks)::value>(s, block0);
+      });
     });
   });
 }
@@ -300,9 +325,13 @@ void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index
                          index_t block_end, bool backwards, T* x_proj) {
   with_cell(L.spec.cell, [&](auto cell) {
     constexpr Cell kCell = decltype(cell)::value;
-    for_each_block_tile<kBlocksPerTile<kCell>>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
-      for_each_row_tile<kRowsPerTile<kCell>>(a.steps * a.batch, [&](auto rows, index_t row0) {
-        project_tile<T, kCell, decltype(rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
+    const index_t rows = a.steps * a.batch, panel_bytes = L.spec.input_size * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
+    with_tile_blocks<kCell>(rows, panel_bytes, [&](auto tile_blocks) {
+      constexpr int J = decltype(tile_blocks)::value;
+      for_each_block_tile<J>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
+        for_each_row_tile<kTileRows<kCell, J>>(rows, [&](auto tile_rows, index_t row0) {
+          project_tile<T, kCell, decltype(tile_rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
+        });
       });
     });
   });

@@ -13,6 +13,7 @@ namespace pyrnn::PYRNN_ISA {
 // Calls tile_fn(StaticCount<r>{}, b0) for tiles of r <= R rows from b0 covering rows [0, batch).
 template <int R, typename TileFn>
 void for_each_row_tile(index_t batch, TileFn tile_fn) {
+  static_assert(R >= 1, "a tile holds at least one row");
   const index_t tiles = (batch + R - 1) / R;
   for (index_t tile = 0; tile < tiles; ++tile) {
     const index_t b0 = batch * tile / tiles, b1 = batch * (tile + 1) / tiles;
