@@ -221,17 +221,19 @@ inline constexpr int kTileRows = (kVectorBytes == 64 ? 24 : 12) / (kGates<kCell>
 // A unit block's panel up to this size stays in L1 (32 KiB on Zen 4) beside the rest of a step.
 inline constexpr index_t kL1PanelBytes = 24 * 1024;
 
-// Calls fn(StaticCount<J>{}) with the blocks per tile for this cell, `rows` to tile and a block's
-// panel of `panel_bytes`. LSTM: one block (4 vectors, 6 rows). RNN: four (4 vectors, 6 rows; one
-// block of 24 rows ran 1.4x slower at B = 64, bound by its broadcasts). GRU: two blocks of 4
-// rows, 6 chains for a single row; but one block of 8 rows when the rows fill it, which halves
-// the panel loads that bound it there (GRU(256, 256) and GRU(512, 512), B = 64: 4-6% faster, 12%
-// with AVX2), and with AVX-512 one block when its panel fits in L1: the sweep that alternates
-// from step to step (for_each_block_tile) then starts on a panel still in L1 (GRU(64, 128),
-// B = 1: 2-3% faster; with H >= 256, 48 KiB panels, two blocks stay 1-2% faster). AVX2's
-// single-row tile of one block, 3 chains of 8 lanes, ran 15-19% slower there.
-template <Cell kCell, typename Fn>
-void with_tile_blocks(index_t rows, index_t panel_bytes, Fn&& fn) {
+// Calls fn(StaticCount<J>{}) with the blocks per tile for this cell, `rows` to tile and panels
+// of `k` steps (a block's panel holds k*G*U values). LSTM: one block (4 vectors, 6 rows). RNN:
+// four (4 vectors, 6 rows; one block of 24 rows ran 1.4x slower at B = 64, bound by its
+// broadcasts). GRU: two blocks of 4 rows, 6 chains for a single row; but one block of 8 rows
+// when the rows fill it, which halves the panel loads that bound it there (GRU(256, 256) and
+// GRU(512, 512), B = 64: 4-6% faster, 12% with AVX2), and with AVX-512 one block when its panel
+// fits in L1: the sweep that alternates from step to step (for_each_block_tile) then starts on a
+// panel still in L1 (GRU(64, 128), B = 1: 2-3% faster; with H >= 256, 48 KiB panels, two blocks
+// stay 1-2% faster). AVX2's single-row tile of one block, 3 chains of 8 lanes, ran 15-19% slower
+// there.
+template <typename T, Cell kCell, typename Fn>
+void with_tile_blocks(index_t rows, index_t k, Fn&& fn) {
+  const index_t panel_bytes = k * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
   if constexpr (kCell == Cell::lstm) {
     fn(StaticCount<1>{});
   } else if constexpr (kCell == Cell::gru) {
@@ -279,18 +281,32 @@ void with_cell(Cell cell, Fn&& fn) {
   }
 }
 
-template <typename T>
-void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
-  with_cell(s.layer->spec.cell, [&](auto cell) {
-    constexpr Cell kCell = decltype(cell)::value;
-    const index_t panel_bytes = s.layer->spec.out_size() * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
-    with_tile_blocks<kCell>(s.batch, panel_bytes, [&](auto tile_blocks) {
-      constexpr int J = decltype(tile_blocks)::value;
-      for_each_block_tile<J>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
-        fused_step_rows<T, kCell, kTileRows<kCell, J>, decltype(blocks)::value>(s, block0);
-      });
+// The tiles of unit blocks [block_begin, block_end) for `rows` rows and panels of `k` steps,
+// in the order of for_each_block_tile: calls tile_fn(cell, tile_blocks, blocks, block0) with the
+// cell as std::integral_constant, the tiling's blocks per tile (with_tile_blocks) and this tile's
+// blocks as StaticCounts.
+template <typename T, typename TileFn>
+void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end, bool backwards,
+                        TileFn tile_fn) {
+  with_cell(cell, [&](auto cell_constant) {
+    constexpr Cell kCell = decltype(cell_constant)::value;
+    with_tile_blocks<T, kCell>(rows, k, [&](auto tile_blocks) {
+      for_each_block_tile<decltype(tile_blocks)::value>(block_begin, block_end, backwards,
+                                                        [&](auto blocks, index_t block0) {
+                                                          tile_fn(cell_constant, tile_blocks, blocks, block0);
+                                                        });
     });
   });
+}
+
+template <typename T>
+void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
+  for_each_unit_tile<T>(s.layer->spec.cell, s.batch, s.layer->spec.out_size(), block_begin, block_end, backwards,
+                        [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
+                          constexpr Cell kCell = decltype(cell)::value;
+                          fused_step_rows<T, kCell, kTileRows<kCell, decltype(tile_blocks)::value>,
+                                          decltype(blocks)::value>(s, block0);
+                        });
 }
 
 // h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
@@ -323,18 +339,16 @@ void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
 template <typename T>
 void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
                          index_t block_end, bool backwards, T* x_proj) {
-  with_cell(L.spec.cell, [&](auto cell) {
-    constexpr Cell kCell = decltype(cell)::value;
-    const index_t rows = a.steps * a.batch, panel_bytes = L.spec.input_size * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
-    with_tile_blocks<kCell>(rows, panel_bytes, [&](auto tile_blocks) {
-      constexpr int J = decltype(tile_blocks)::value;
-      for_each_block_tile<J>(block_begin, block_end, backwards, [&](auto blocks, index_t block0) {
-        for_each_row_tile<kTileRows<kCell, J>>(rows, [&](auto tile_rows, index_t row0) {
-          project_tile<T, kCell, decltype(tile_rows)::value, decltype(blocks)::value>(L, a.x, row0, d, block0, x_proj);
-        });
-      });
-    });
-  });
+  const index_t rows = a.steps * a.batch;
+  for_each_unit_tile<T>(L.spec.cell, rows, L.spec.input_size, block_begin, block_end, backwards,
+                        [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
+                          constexpr Cell kCell = decltype(cell)::value;
+                          for_each_row_tile<kTileRows<kCell, decltype(tile_blocks)::value>>(
+                              rows, [&](auto tile_rows, index_t row0) {
+                                project_tile<T, kCell, decltype(tile_rows)::value, decltype(blocks)::value>(
+                                    L, a.x, row0, d, block0, x_proj);
+                              });
+                        });
 }
 
 // With project_in_teams, x_proj arrives empty and each thread fills the columns it reads:
