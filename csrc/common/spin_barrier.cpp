@@ -1,14 +1,7 @@
 // SpinBarrier (see spin_barrier.h).
 #include "common/spin_barrier.h"
 
-#include <thread>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define PYRNN_CPU_RELAX() _mm_pause()
-#else
-#define PYRNN_CPU_RELAX() ((void)0)
-#endif
+#include "common/spin_wait.h"
 
 namespace pyrnn {
 
@@ -20,11 +13,7 @@ void SpinBarrier::wait() {
     round_.store(round + 1, std::memory_order_release);
     return;
   }
-  constexpr int kSpinsBeforeYield = 4000;
-  for (int spins = 0; round_.load(std::memory_order_acquire) == round; ++spins) {
-    if (spins < kSpinsBeforeYield) PYRNN_CPU_RELAX();
-    else std::this_thread::yield();
-  }
+  spin_until([&] { return round_.load(std::memory_order_acquire) != round; });
 }
 
 }  // namespace pyrnn

@@ -1,6 +1,7 @@
 // The threading of both recurrences (per ISA). Each thread owns a fixed share of the work of one
 // direction for the whole sequence and meets the other threads of its direction at a barrier
-// once or twice per step. With two directions and at least two threads, the directions run
+// once or twice per step, or follows their progress (StepProgress, for a group that has several
+// members and a call of several steps). With two directions and at least two threads, they run
 // concurrently on two groups; otherwise one group runs them one after the other.
 // Steps with less work per thread than kMinStepWorkPerThread multiply-adds get fewer threads:
 // there a barrier costs more than the work it splits; so do calls with less than
@@ -12,6 +13,7 @@
 
 #include "common/aligned_buffer.h"
 #include "common/spin_barrier.h"
+#include "common/step_progress.h"
 #include "simd/isa.h"
 
 namespace pyrnn::PYRNN_ISA {
@@ -30,10 +32,12 @@ struct TeamSeat {
   int member;
   int size;
   SpinBarrier* barrier;
+  StepProgress* progress;  // the group's, when it has several members and the call several steps
 
-  // This member's share [begin, end) of `count` items.
+  // This member's share [begin, end) of `count` items; share_end_of: member m's end.
   index_t share_begin(index_t count) const { return count * member / size; }
-  index_t share_end(index_t count) const { return count * (member + 1) / size; }
+  index_t share_end(index_t count) const { return share_end_of(member, count); }
+  index_t share_end_of(int m, index_t count) const { return count * (m + 1) / size; }
 };
 
 // Calls body(direction, seat) for every direction, on up to `threads` threads; `work_items` (unit
@@ -48,7 +52,7 @@ void for_each_direction_team(int threads, index_t directions, index_t work_items
   if (threads > work_items * directions) threads = static_cast<int>(work_items * directions);
   if (threads <= 1) {
     SpinBarrier alone;
-    for (index_t d = 0; d < directions; ++d) body(d, TeamSeat{0, 1, &alone});
+    for (index_t d = 0; d < directions; ++d) body(d, TeamSeat{0, 1, &alone, nullptr});
     return;
   }
   // The barriers are set up for the team asked for before it starts: a `single` inside the
@@ -56,20 +60,27 @@ void for_each_direction_team(int threads, index_t directions, index_t work_items
   // streaming).
   const int group_count = directions == 2 ? 2 : 1, group_size = threads / group_count;
   SpinBarrier barriers[2];
-  for (int g = 0; g < group_count; ++g) barriers[g].reset(group_size);
+  // StepProgress serves groups that chain steps; set up only then (a streaming call has one).
+  // It counts the steps of one direction: each group runs one.
+  const bool chain_steps = steps > 1 && group_size > 1;
+  StepProgress progress[2];
+  for (int g = 0; g < group_count; ++g) {
+    barriers[g].reset(group_size);
+    if (chain_steps) progress[g].reset(group_size);
+  }
 #pragma omp parallel num_threads(threads)
   {
     const int tid = omp_get_thread_num();
     if (omp_get_num_threads() != threads) {  // OpenMP may give a smaller team: its first thread does all
       if (tid == 0) {
         SpinBarrier alone;
-        for (index_t d = 0; d < directions; ++d) body(d, TeamSeat{0, 1, &alone});
+        for (index_t d = 0; d < directions; ++d) body(d, TeamSeat{0, 1, &alone, nullptr});
       }
     } else {
       const int group = tid % group_count, member = tid / group_count;
       if (member < group_size)  // a thread left over from an odd split sits out
         for (index_t d = group; d < directions; d += group_count)
-          body(d, TeamSeat{member, group_size, &barriers[group]});
+          body(d, TeamSeat{member, group_size, &barriers[group], chain_steps ? &progress[group] : nullptr});
     }
   }
 }

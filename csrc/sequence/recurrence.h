@@ -10,9 +10,13 @@
 //
 // Threading: each thread owns a fixed range of unit blocks (with all G gates of those units)
 // for the whole sequence, so its slice of the packed W_hh stays in its own cache; the state h
-// is double-buffered and the threads meet at one barrier per step (two with a projection,
-// whose output slice each thread computes after the first). With two directions and at least
-// two threads, each direction runs on its own group of threads, concurrently.
+// is double-buffered. Over several steps without a projection, no thread waits for the others
+// at the end of a step: the next step's first tile waits for each other thread's part of h only
+// when its k reaches that part (StepProgress), so a thread whose own part comes first starts on
+// it at once. As that tile waits for every other part before it writes, no thread overwrites
+// the h that another still reads. Otherwise the threads meet at one barrier per step (two with
+// a projection, whose output slice each thread computes after the first). With two directions
+// and at least two threads, each direction runs on its own group of threads, concurrently.
 //
 // With few rows (layer_forward.h), each thread projects its own units' columns of x_proj
 // (project_tile) before its first step; a call of one step does so tile by tile inside the
@@ -56,6 +60,12 @@ struct StepContext {
   index_t y_stride;                    // D*Hout
   LayerTape<T>* tape;                  // nullptr for inference
   index_t tape_row0, direction;        // t*B; d
+  // Steps chained by StepProgress (see the header): the team's progress, this thread's seat,
+  // the step's index and the direction's unit blocks, whose shares tell each member's part of h.
+  StepProgress* progress;              // nullptr: h_cur is complete when the step starts
+  const TeamSeat* seat;
+  std::int64_t step;
+  index_t blocks;
 };
 
 template <typename T>
@@ -175,8 +185,26 @@ void project_tile(const PackedLayer<T>& L, const T* x, index_t row0, index_t d, 
         store_lanes(x_proj + (row0 + r) * columns + (d * G + g) * Hp + (block0 + jb) * U, sum[r][jb][g]);
 }
 
-// kRows batch rows from b0 times kBlocks unit blocks from block0: G*kRows*kBlocks accumulators.
+// acc[r][jb][g] += h[b0 + r, k] * W_hh panel for k in [k_begin, k_end), in k order.
 template <typename T, Cell kCell, int kRows, int kBlocks>
+PYRNN_SIMD_INLINE void accumulate_h(const StepContext<T>& s, index_t b0, const T* const (&panel)[kBlocks],
+                                    index_t k_begin, index_t k_end, Lanes<T> (&acc)[kRows][kBlocks][kGates<kCell>]) {
+  constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>;
+  for (index_t k = k_begin; k < k_end; ++k) {
+    Lanes<T> w[kBlocks][G];
+    for (int jb = 0; jb < kBlocks; ++jb)
+      for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel[jb] + (k * G + g) * U);
+    for (int r = 0; r < kRows; ++r) {
+      const Lanes<T> hk = broadcast(s.h_cur[(b0 + r) * s.hs + k]);
+      for (int jb = 0; jb < kBlocks; ++jb)
+        for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(hk, w[jb][g], acc[r][jb][g]);
+    }
+  }
+}
+
+// kRows batch rows from b0 times kBlocks unit blocks from block0: G*kRows*kBlocks accumulators.
+// kWaitForH: the step's first tile, which waits for the other members' parts of h (StepProgress).
+template <typename T, Cell kCell, int kRows, int kBlocks, bool kWaitForH>
 void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
   constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>;
   const PackedLayer<T>& L = *s.layer;
@@ -197,14 +225,16 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
       }
     }
   }
-  for (index_t k = 0; k < Hout; ++k) {
-    Lanes<T> w[kBlocks][G];
-    for (int jb = 0; jb < kBlocks; ++jb)
-      for (index_t g = 0; g < G; ++g) w[jb][g] = load_lanes(panel[jb] + (k * G + g) * U);
-    for (int r = 0; r < kRows; ++r) {
-      const Lanes<T> hk = broadcast(s.h_cur[(b0 + r) * s.hs + k]);
-      for (int jb = 0; jb < kBlocks; ++jb)
-        for (index_t g = 0; g < G; ++g) acc[r][jb][g] = fma(hk, w[jb][g], acc[r][jb][g]);
+  if constexpr (!kWaitForH) {
+    accumulate_h<T, kCell, kRows, kBlocks>(s, b0, panel, 0, Hout, acc);
+  } else {  // the step's first tile: each other member's part of h once that member has written it
+    const TeamSeat& seat = *s.seat;
+    index_t k = 0;
+    for (int part = 0; part < seat.size; ++part) {
+      const index_t part_end = seat.share_end_of(part, s.blocks) * U, k_end = part_end < Hout ? part_end : Hout;
+      if (part != seat.member) s.progress->wait_for(part, s.step - 1);
+      accumulate_h<T, kCell, kRows, kBlocks>(s, b0, panel, k, k_end, acc);
+      k = k_end;
     }
   }
   for (int r = 0; r < kRows; ++r)
@@ -244,10 +274,11 @@ void with_tile_blocks(index_t rows, index_t k, Fn&& fn) {
   }
 }
 
-template <typename T, Cell kCell, int kRowsMax, int kBlocks>
+template <typename T, Cell kCell, int kRowsMax, int kBlocks, bool kWaitForH>
 void fused_step_rows(const StepContext<T>& s, index_t block0) {
   for_each_row_tile<kRowsMax>(s.batch, [&](auto rows, index_t b0) {
-    fused_step_tile<T, kCell, decltype(rows)::value, kBlocks>(s, b0, block0);
+    if (kWaitForH && b0 == 0) fused_step_tile<T, kCell, decltype(rows)::value, kBlocks, kWaitForH>(s, b0, block0);
+    else fused_step_tile<T, kCell, decltype(rows)::value, kBlocks, false>(s, b0, block0);
   });
 }
 
@@ -299,14 +330,29 @@ void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin,
   });
 }
 
-template <typename T>
-void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
+// One step's tiles over unit blocks [block_begin, block_end). kChained: the first tile waits for
+// the other threads' parts of h (StepProgress); a separate instance keeps the code of the
+// unchained step as it was (a run-time flag made a streaming GRU step 1.5% slower).
+template <typename T, bool kChained>
+void fused_step_tiles(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
+  bool first_tile = kChained;
   for_each_unit_tile<T>(s.layer->spec.cell, s.batch, s.layer->spec.out_size(), block_begin, block_end, backwards,
                         [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
                           constexpr Cell kCell = decltype(cell)::value;
-                          fused_step_rows<T, kCell, kTileRows<kCell, decltype(tile_blocks)::value>,
-                                          decltype(blocks)::value>(s, block0);
+                          constexpr int kRowsMax = kTileRows<kCell, decltype(tile_blocks)::value>;
+                          if (kChained && first_tile) {
+                            first_tile = false;
+                            fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, true>(s, block0);
+                          } else {
+                            fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, false>(s, block0);
+                          }
                         });
+}
+
+template <typename T>
+void fused_step(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
+  if (s.progress != nullptr) fused_step_tiles<T, true>(s, block_begin, block_end, backwards);
+  else fused_step_tiles<T, false>(s, block_begin, block_end, backwards);
 }
 
 // h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
@@ -392,6 +438,9 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     s.y_stride = D * Hout;
     s.tape = tape;
     s.direction = d;
+    s.progress = P == 0 ? seat.progress : nullptr;  // the seat has none for one step or one thread
+    s.seat = &seat;
+    s.blocks = blocks;
     const bool project_in_step = project_in_teams && steps == 1;
     s.x = project_in_step ? a.x : nullptr;
     if (project_in_teams && !project_in_step)
@@ -401,6 +450,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
       s.x_proj = x_proj + s.t * B * D * G * Hp;
       s.h_cur = h.data() + (2 * d + step % 2) * B * hs;
       s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
+      s.step = step;
       s.y = a.y + s.t * B * D * Hout + d * Hout;
       s.tape_row0 = s.t * B;
       fused_step(s, block_begin, block_end, (first_step + std::uint64_t(step)) % 2 == 1);
@@ -408,7 +458,8 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
         seat.barrier->wait();
         project_step(s, p_begin, p_end);
       }
-      seat.barrier->wait();
+      if (s.progress != nullptr) s.progress->publish(seat.member, step);
+      else seat.barrier->wait();
     }
   });
 
