@@ -1,7 +1,7 @@
 // How far each member of a team has got through a sequence of steps: a member publishes that it
 // has finished step s, and another waits until it has. A member can then start its next step on
 // the part of the state it owns while the others finish theirs, where a barrier would hold it
-// back. Waits as SpinBarrier does. ISA-independent and out of line (compiled once).
+// back. Waits as SpinBarrier does; the waiting loop is out of line (compiled once).
 #pragma once
 
 #include <atomic>
