@@ -60,12 +60,11 @@ struct StepContext {
   index_t y_stride;                    // D*Hout
   LayerTape<T>* tape;                  // nullptr for inference
   index_t tape_row0, direction;        // t*B; d
-  // Steps chained by StepProgress (see the header): the team's progress, this thread's seat,
-  // the step's index and the direction's unit blocks, whose shares tell each member's part of h.
+  // Steps chained by StepProgress (see the header): the team's progress, this thread's seat
+  // (its shares of the unit blocks tell each member's part of h) and the step's index.
   StepProgress* progress;              // nullptr: h_cur is complete when the step starts
   const TeamSeat* seat;
   std::int64_t step;
-  index_t blocks;
 };
 
 template <typename T>
@@ -229,9 +228,10 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
     accumulate_h<T, kCell, kRows, kBlocks>(s, b0, panel, 0, Hout, acc);
   } else {  // the step's first tile: each other member's part of h once that member has written it
     const TeamSeat& seat = *s.seat;
+    const index_t blocks = Hp / U;
     index_t k = 0;
     for (int part = 0; part < seat.size; ++part) {
-      const index_t part_end = seat.share_end_of(part, s.blocks) * U, k_end = part_end < Hout ? part_end : Hout;
+      const index_t part_end = seat.share_end_of(part, blocks) * U, k_end = part_end < Hout ? part_end : Hout;
       if (part != seat.member) s.progress->wait_for(part, s.step - 1);
       accumulate_h<T, kCell, kRows, kBlocks>(s, b0, panel, k, k_end, acc);
       k = k_end;
@@ -440,7 +440,6 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     s.direction = d;
     s.progress = P == 0 ? seat.progress : nullptr;  // the seat has none for one step or one thread
     s.seat = &seat;
-    s.blocks = blocks;
     const bool project_in_step = project_in_teams && steps == 1;
     s.x = project_in_step ? a.x : nullptr;
     if (project_in_teams && !project_in_step)
