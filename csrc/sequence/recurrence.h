@@ -262,7 +262,7 @@ inline constexpr index_t kL1PanelBytes = 24 * 1024;
 // stay 1-2% faster). AVX2's single-row tile of one block, 3 chains of 8 lanes, ran 15-19% slower
 // there.
 template <typename T, Cell kCell, typename Fn>
-void with_tile_blocks(index_t rows, index_t k, Fn&& fn) {
+PYRNN_SIMD_INLINE void with_tile_blocks(index_t rows, index_t k, Fn&& fn) {
   const index_t panel_bytes = k * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
   if constexpr (kCell == Cell::lstm) {
     fn(StaticCount<1>{});
@@ -291,7 +291,7 @@ void fused_step_rows(const StepContext<T>& s, index_t block0) {
 // on a streaming step of GRU(64, 256), one thread). Blocks are independent, so the order changes
 // no result.
 template <int J, typename TileFn>
-void for_each_block_tile(index_t block_begin, index_t block_end, bool backwards, TileFn tile_fn) {
+PYRNN_SIMD_INLINE void for_each_block_tile(index_t block_begin, index_t block_end, bool backwards, TileFn tile_fn) {
   const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
   const index_t units = tiles + (block_end - singles_begin);
   for (index_t i = 0; i < units; ++i) {
@@ -303,7 +303,7 @@ void for_each_block_tile(index_t block_begin, index_t block_end, bool backwards,
 
 // Calls fn(std::integral_constant<Cell, c>{}) for the run-time cell c.
 template <typename Fn>
-void with_cell(Cell cell, Fn&& fn) {
+PYRNN_SIMD_INLINE void with_cell(Cell cell, Fn&& fn) {
   switch (cell) {
     case Cell::lstm: fn(std::integral_constant<Cell, Cell::lstm>{}); break;
     case Cell::gru: fn(std::integral_constant<Cell, Cell::gru>{}); break;
@@ -316,8 +316,14 @@ void with_cell(Cell cell, Fn&& fn) {
 // in the order of for_each_block_tile: calls tile_fn(cell, tile_blocks, blocks, block0) with the
 // cell as std::integral_constant, the tiling's blocks per tile (with_tile_blocks) and this tile's
 // blocks as StaticCounts.
+//
+// It runs once per step, so it and the helpers above are inlined into the step: called out of
+// line, they copied their closures with wide loads that cannot take their data from the narrow
+// stores just made. Such a load waits for the stores before it to drain, and at the start of a
+// chained step those include the previous step's StepProgress::publish, a store to a line the
+// other threads are reading: ~3% of a 2-thread LSTM(1, 128) step sat on one such load.
 template <typename T, typename TileFn>
-void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end, bool backwards,
+PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end, bool backwards,
                         TileFn tile_fn) {
   with_cell(cell, [&](auto cell_constant) {
     constexpr Cell kCell = decltype(cell_constant)::value;
