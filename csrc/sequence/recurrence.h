@@ -323,8 +323,8 @@ PYRNN_SIMD_INLINE void with_cell(Cell cell, Fn&& fn) {
 // chained step those include the previous step's StepProgress::publish, a store to a line the
 // other threads are reading: ~3% of a 2-thread LSTM(1, 128) step sat on one such load.
 template <typename T, typename TileFn>
-PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end, bool backwards,
-                        TileFn tile_fn) {
+PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end,
+                                          bool backwards, TileFn tile_fn) {
   with_cell(cell, [&](auto cell_constant) {
     constexpr Cell kCell = decltype(cell_constant)::value;
     with_tile_blocks<T, kCell>(rows, k, [&](auto tile_blocks) {
