@@ -21,11 +21,16 @@ constexpr long kHandOvers = 200000;
 
 alignas(64) std::atomic<long> counter{0};
 
+// Exits with a message when the CPU is not there: both threads on one CPU would time the
+// scheduler, not a cache line.
 void pin_to_cpu(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+    std::fprintf(stderr, "core_to_core: cannot run on CPU %d; it needs CPUs 0 and 1\n", cpu);
+    std::exit(1);
+  }
 }
 
 // Waits for the counter to reach each value of `first`, `first` + 2, ... and increments it.
