@@ -29,6 +29,11 @@ namespace pyrnn::PYRNN_ISA {
 // Below this many flops a product runs on one thread (the fork/join costs more than it saves).
 inline constexpr double kGemmParallelFlops = 1 << 18;
 
+// Whether gemm() splits an m x n x k product between `threads` threads.
+inline bool gemm_runs_parallel(index_t m, index_t n, index_t k, int threads) {
+  return threads > 1 && 2.0 * double(m) * double(n) * double(k) >= kGemmParallelFlops;
+}
+
 namespace gemm_detail {
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
@@ -171,7 +176,7 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
   const bool narrow = !stream && 5 * gemm_detail::ceil_div(n, Cfg::narrow_nr) * Cfg::narrow_nr <
                                      4 * gemm_detail::ceil_div(n, Cfg::nr) * Cfg::nr;
   const index_t mr = narrow ? Cfg::narrow_mr : Cfg::mr, nr = narrow ? Cfg::narrow_nr : Cfg::nr;
-  const bool parallel = threads > 1 && 2.0 * double(m) * double(n) * double(k) >= kGemmParallelFlops;
+  const bool parallel = gemm_runs_parallel(m, n, k, threads);
   const int team = parallel ? threads : 1;
 
   // Buffers sized for the largest block this product has; per-thread ones on 64-byte boundaries.
