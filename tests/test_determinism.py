@@ -75,21 +75,24 @@ def test_batch_invariance_across_gemm_paths(isa, rng, cls):
         np.testing.assert_array_equal(model(x[:, b:b + 1])[0][:, 0], y_batch[:, b])
 
 
-@pytest.mark.parametrize("cls", [pyrnn.LSTM, pyrnn.GRU, pyrnn.RNN])
-def test_small_input_projection_routes_agree(isa, restore_threads, rng, cls):
-    """With I = 2 and T*B = 80 rows, the product is too small for the GEMM to split: on one thread
-    the GEMM projects it, on two the recurrence's threads project their own columns (in the batch
-    of 3, 240 rows, the GEMM splits it again, but for the RNN). Forward and backward must give the
-    same bits, and the sequence alone the bits it has in the batch."""
-    model = cls(2, HIDDEN, seed=6)
-    x = rng.standard_normal((80, 3, 2)).astype(np.float32)
-    dy = rng.standard_normal((80, 1, HIDDEN)).astype(np.float32)
+@pytest.mark.parametrize("name", CONFIGS)
+def test_small_input_projection_routes_agree(isa, restore_threads, rng, name):
+    """With I = 1 and T*B = 80 rows, the first layer's product is too small for the GEMM to split:
+    on one thread the GEMM projects it, on more the recurrence's threads project their own
+    columns (in the batch of 3, 240 rows, the GEMM splits it again, but for the RNN). Forward and
+    backward must give the same bits, and the sequence alone the bits it has in the batch."""
+    config = CONFIGS[name]
+    model = config["cls"](1, HIDDEN, seed=6, **config["kw"])
+    x = rng.standard_normal((80, 3, 1)).astype(np.float32)
+    y, _, _ = model.forward(x[:, :1])
+    dy = rng.standard_normal(y.shape).astype(np.float32)
     lengths = np.array([80])
     results = {}
-    for threads in (1, 2):
+    for threads in (1, 2, 3, 4):
         pyrnn.set_num_threads(threads)
         results[threads] = run(model, x[:, :1], lengths, dy)
-    for i, (a, b) in enumerate(zip(results[1], results[2])):
-        np.testing.assert_array_equal(a, b, err_msg=f"2 threads differ from 1 in result {i}")
+    for threads in (2, 3, 4):
+        for i, (a, b) in enumerate(zip(results[1], results[threads])):
+            np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads differ from 1 in result {i}")
     y_batch, _ = model(x)
     np.testing.assert_array_equal(results[2][0][:, 0], y_batch[:, 0])
