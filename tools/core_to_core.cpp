@@ -6,8 +6,6 @@
 //
 //   g++ -O2 -pthread tools/core_to_core.cpp -o /tmp/core_to_core
 //   /tmp/core_to_core 60 1    # 60 samples, one a second
-#include <pthread.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,23 +13,13 @@
 #include <ctime>
 #include <thread>
 
+#include "pin_to_cpu.h"
+
 namespace {
 
 constexpr long kHandOvers = 200000;
 
 alignas(64) std::atomic<long> counter{0};
-
-// Exits with a message when the CPU is not there: both threads on one CPU would time the
-// scheduler, not a cache line.
-void pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
-    std::fprintf(stderr, "core_to_core: cannot run on CPU %d; it needs CPUs 0 and 1\n", cpu);
-    std::exit(1);
-  }
-}
 
 // Waits for the counter to reach each value of `first`, `first` + 2, ... and increments it.
 void take_turns(long first) {
@@ -45,10 +33,10 @@ void take_turns(long first) {
 double nanoseconds_per_hand_over() {
   counter.store(0);
   std::thread partner([] {
-    pin_to_cpu(1);
+    pin_to_cpu(1, "core_to_core");
     take_turns(1);
   });
-  pin_to_cpu(0);
+  pin_to_cpu(0, "core_to_core");
   const auto start = std::chrono::steady_clock::now();
   take_turns(0);
   partner.join();

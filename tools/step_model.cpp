@@ -11,7 +11,6 @@
 //   g++ -O2 -mavx512f -pthread tools/step_model.cpp -o /tmp/step_model
 //   /tmp/step_model 4 50000    # mode, calls
 #include <immintrin.h>
-#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +19,8 @@
 #include <cstdlib>
 #include <thread>
 #include <vector>
+
+#include "pin_to_cpu.h"
 
 namespace {
 
@@ -30,16 +31,6 @@ alignas(64) std::atomic<long> barrier_round{0};
 alignas(64) std::atomic<int> barrier_arrived{0};
 alignas(64) float shared_h[2][kRows];
 alignas(64) char junk[kJunkBytes];
-
-void pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
-    std::fprintf(stderr, "step_model: cannot run on CPU %d; it needs CPUs 0 and 1\n", cpu);
-    std::exit(1);
-  }
-}
 
 void wait_for_both(long& my_round) {
   if (barrier_arrived.fetch_add(1) == 1) {
@@ -75,7 +66,7 @@ float stream_panels(const float* panels, const float* h, float* out) {
 
 // The median µs per call of thread `tid` in `mode`.
 double time_calls(int mode, int tid, int calls) {
-  pin_to_cpu(tid);
+  pin_to_cpu(tid, "step_model");
   const bool meet = mode == 2 || mode >= 4, share_h = mode >= 4;
   auto* panels = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kBlocks * kBlockValues));
   for (int i = 0; i < kBlocks * kBlockValues; ++i) panels[i] = 1e-3f * float(i % 7);
