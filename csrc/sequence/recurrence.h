@@ -18,9 +18,10 @@
 // a projection, whose output slice each thread computes after the first). With two directions
 // and at least two threads, each direction runs on its own group of threads, concurrently.
 //
-// With few rows (layer_forward.h), each thread projects its own units' columns of x_proj
-// (project_tile) before its first step; a call of one step does so tile by tile inside the
-// step, just before the tile's h-chain, so the step is one pass over W_ih's and W_hh's panels.
+// With few rows or a product too small for gemm() to split (layer_forward.h), each thread
+// projects its own units' columns of x_proj (project_tile) before its first step; a call of one
+// step does so tile by tile inside the step, just before the tile's h-chain, so the step is one
+// pass over W_ih's and W_hh's panels.
 //
 // Rows at t >= length keep their state and write zeros to y. State layout: h (B, hs) with
 // hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
