@@ -25,6 +25,8 @@
 //
 // Rows at t >= length keep their state and write zeros to y. State layout: h (B, hs) with
 // hs = Hp (no projection) or P; c and r (B, Hp). Padded units hold zeros and are never read.
+// Where the caller's state arrays have that layout (no padded units), the first step reads h0
+// and c0 from them and the last writes h_n and c_n into them: a streaming call copies no state.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +57,8 @@ struct StepContext {
   const T* panels;                     // this direction's w_hh_panels
   const T* h_cur;                      // (B, hs)
   T* h_next;                           // (B, hs)
-  T* c;                                // (B, Hp), LSTM
+  const T* c_prev;                     // (B, Hp), LSTM; may be c_next (the state updated in place)
+  T* c_next;                           // (B, Hp), LSTM
   T* r;                                // (B, Hp), LSTM with projection
   T* y;                                // (B, D*Hout) at step t, this direction's columns from +d*Hout
   index_t y_stride;                    // D*Hout
@@ -93,11 +96,12 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
     store_first_lanes(s.tape->h_prev.data() + tape_row * D * H + d * H + u0, valid ? h_prev : Lanes<T>{}, n);
 
   if constexpr (kCell == Cell::lstm) {
-    T* c_row = s.c + b * Hp + u0;
-    const Lanes<T> c_prev = load_lanes(c_row);
+    T* c_row = s.c_next + b * Hp + u0;
+    const Lanes<T> c_prev = load_lanes(s.c_prev + b * Hp + u0);
     const index_t tape_offset = tape_row * D * H + d * H + u0;
     if (s.tape != nullptr) store_first_lanes(s.tape->c_prev.data() + tape_offset, c_prev, n);
     if (!valid) {
+      store_lanes(c_row, c_prev);
       if (!projected) {
         store_lanes(s.h_next + b * s.hs + u0, h_prev);
         store_first_lanes(y_row, Lanes<T>{}, n);
@@ -413,18 +417,28 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
   const index_t D = spec.directions, G = spec.gates(), Hp = L.padded_hidden, H = spec.hidden_size,
                 P = spec.proj_size, Hout = spec.out_size(), B = a.batch, steps = a.steps;
   const index_t U = L.unit_block, blocks = Hp / U, hs = P > 0 ? P : Hp;
+  const bool lstm = spec.has_cell_state();
 
-  ScratchBuffer<T> h(checked_mul(2 * D * B, hs)),
-      c(spec.has_cell_state() ? checked_mul(D * B, Hp) : 0);
+  // Direct: the first step reads h0 (c0) and the last writes h_n (c_n) in the caller's arrays,
+  // which then have the kernels' layout; the steps between use the scratch buffers, alternating
+  // as always, so a thread a step ahead never writes the h another reads. Otherwise the state is
+  // copied in, padded, and out.
+  const bool h_direct = hs == Hout, c_direct = Hp == H;
+  ScratchBuffer<T> h(h_direct && steps == 1 ? 0 : checked_mul(2 * D * B, hs)),
+      c(!lstm || (c_direct && steps == 1) ? 0 : checked_mul(D * B, Hp));
   AlignedBuffer<T> r(P > 0 ? checked_mul(D * B, Hp) : 0);
-  h.fill_zero();
-  c.fill_zero();
-  for (index_t d = 0; d < D; ++d)
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Hout; ++k) h.data()[(2 * d * B + b) * hs + k] = a.h0[(d * B + b) * Hout + k];
-      if (spec.has_cell_state())
+  if (!h_direct) {
+    h.fill_zero();
+    for (index_t d = 0; d < D; ++d)
+      for (index_t b = 0; b < B; ++b)
+        for (index_t k = 0; k < Hout; ++k) h.data()[(2 * d * B + b) * hs + k] = a.h0[(d * B + b) * Hout + k];
+  }
+  if (lstm && !c_direct) {
+    c.fill_zero();
+    for (index_t d = 0; d < D; ++d)
+      for (index_t b = 0; b < B; ++b)
         for (index_t u = 0; u < H; ++u) c.data()[(d * B + b) * Hp + u] = a.c0[(d * B + b) * H + u];
-    }
+  }
 
   const double step_work = double(B) * double(G * Hp) * double(Hout);
   // The sweep direction alternates over the layer's steps of all calls (for_each_block_tile).
@@ -440,7 +454,6 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     s.x_bias = L.x_bias.data() + d * G * Hp;
     s.hn_bias = L.hn_bias.data() + d * Hp;
     s.panels = L.w_hh_panels.data() + d * blocks * Hout * G * U;
-    s.c = spec.has_cell_state() ? c.data() + d * B * Hp : nullptr;
     s.r = P > 0 ? r.data() + d * B * Hp : nullptr;
     s.y_stride = D * Hout;
     s.tape = tape;
@@ -454,8 +467,13 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     for (index_t step = 0; step < steps; ++step) {
       s.t = d == 0 ? step : steps - 1 - step;
       s.x_proj = x_proj + s.t * B * D * G * Hp;
-      s.h_cur = h.data() + (2 * d + step % 2) * B * hs;
-      s.h_next = h.data() + (2 * d + (step + 1) % 2) * B * hs;
+      const bool first = step == 0, last = step == steps - 1;
+      s.h_cur = h_direct && first ? a.h0 + d * B * Hout : h.data() + (2 * d + step % 2) * B * hs;
+      s.h_next = h_direct && last ? a.h_n + d * B * Hout : h.data() + (2 * d + (step + 1) % 2) * B * hs;
+      if (lstm) {
+        s.c_prev = c_direct && first ? a.c0 + d * B * H : c.data() + d * B * Hp;
+        s.c_next = c_direct && last ? a.c_n + d * B * H : c.data() + d * B * Hp;
+      }
       s.step = step;
       s.y = a.y + s.t * B * D * Hout + d * Hout;
       s.tape_row0 = s.t * B;
@@ -469,14 +487,16 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
     }
   });
 
-  for (index_t d = 0; d < D; ++d) {
-    const T* h_final = h.data() + (2 * d + steps % 2) * B * hs;
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Hout; ++k) a.h_n[(d * B + b) * Hout + k] = h_final[b * hs + k];
-      if (spec.has_cell_state())
-        for (index_t u = 0; u < H; ++u) a.c_n[(d * B + b) * H + u] = c.data()[(d * B + b) * Hp + u];
+  if (!h_direct)
+    for (index_t d = 0; d < D; ++d) {
+      const T* h_final = h.data() + (2 * d + steps % 2) * B * hs;
+      for (index_t b = 0; b < B; ++b)
+        for (index_t k = 0; k < Hout; ++k) a.h_n[(d * B + b) * Hout + k] = h_final[b * hs + k];
     }
-  }
+  if (lstm && !c_direct)
+    for (index_t d = 0; d < D; ++d)
+      for (index_t b = 0; b < B; ++b)
+        for (index_t u = 0; u < H; ++u) a.c_n[(d * B + b) * H + u] = c.data()[(d * B + b) * Hp + u];
 }
 
 }  // namespace pyrnn::PYRNN_ISA
