@@ -74,7 +74,8 @@ info = pyrnn.build_info()
 assert info["sanitized"], "the staged _core is not a sanitizer build: " + pyrnn._core.__file__
 print("== sanitized _core:", pyrnn._core.__file__, "ISAs:", ", ".join(info["available_isas"]))'
 
-tests=(test_uninitialised.py test_layers_oracle.py test_api.py test_math.py test_gemm.py test_determinism.py test_robustness.py test_concurrency.py test_lifetime.py)
+tests=(test_uninitialised.py test_layers_oracle.py test_api.py test_math.py test_gemm.py test_determinism.py
+       test_robustness.py test_concurrency.py test_lifetime.py test_streaming.py)
 status=0
 "$python" -m pytest -p no:cacheprovider --rootdir="$root" -c "$root/pyproject.toml" -o addopts=-ra -q \
   "${tests[@]/#/$root/tests/}" "$@" 2>&1 | tee "$root/build/san/pytest.log" || status=$?
