@@ -41,7 +41,7 @@ struct PackedLayer {
   AlignedBuffer<T> w_hh_panels;     // D x (Hp/U) x Hout x G x U: per unit block, per k, G gate vectors
   AlignedBuffer<T> hn_bias;         // (D*Hp): GRU's b_hn, padded (zeros without bias)
   AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T
-  AlignedBuffer<T> w_hh_backward;   // D x (G*H, Hp): W_hh, columns padded (no projection only)
+  AlignedBuffer<T> w_hh_backward;   // D x (Hp/U) x G*H x U: per unit block, per row of W_hh (no projection only)
   AlignedBuffer<T> w_hr_backward;   // D x (P, Hp): W_hr, columns padded (projection only)
   // Forward steps run so far: the recurrence sweeps its panels the other way on every other step,
   // counted over calls (sequence/recurrence.h). The one mutable member; it changes no result.

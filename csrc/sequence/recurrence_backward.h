@@ -114,19 +114,19 @@ void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
 }
 
 // Phase B without projection: dh[b, block] = direct + d_pre_h[b] W_hh[:, block], kRows rows x
-// kBlocks unit blocks per tile.
+// kBlocks unit blocks per tile, streaming the blocks' panels of w_hh_backward (pack.h).
 template <typename T, int kRows, int kBlocks>
 void carry_tile(const BackStepContext<T>& s, index_t b0, index_t block0) {
   const PackedLayer<T>& L = *s.layer;
   const index_t Hp = L.padded_hidden, GH = L.spec.gate_rows(), ld = L.spec.directions * GH, U = kUnitBlock<T>;
-  const T* w = L.w_hh_backward.data() + s.direction * GH * Hp + block0 * U;
+  const T* w = L.w_hh_backward.data() + (s.direction * (Hp / U) + block0) * GH * U;
   const T* d_pre_h = s.d_pre_h + s.direction * GH;
   Lanes<T> acc[kRows][kBlocks];
   for (int r = 0; r < kRows; ++r)
     for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] = load_lanes(s.direct + (b0 + r) * Hp + (block0 + jb) * U);
   for (index_t j = 0; j < GH; ++j) {
     Lanes<T> wj[kBlocks];
-    for (int jb = 0; jb < kBlocks; ++jb) wj[jb] = load_lanes(w + j * Hp + jb * U);
+    for (int jb = 0; jb < kBlocks; ++jb) wj[jb] = load_lanes(w + (jb * GH + j) * U);
     for (int r = 0; r < kRows; ++r) {
       const Lanes<T> g = broadcast(d_pre_h[(b0 + r) * ld + j]);
       for (int jb = 0; jb < kBlocks; ++jb) acc[r][jb] = fma(g, wj[jb], acc[r][jb]);
