@@ -15,7 +15,7 @@
 //                columns of the block: the backward recurrence streams each block's panel. Read
 //                from W_hh with columns padded to Hp, a block's rows lay 4*Hp bytes apart, one
 //                4 KiB page each at H = 1024, which the prefetchers did not follow: the panels
-//                made LSTM(1024, 1024)'s backward (B = 64) 5% faster on one thread, 16% on two.
+//                made LSTM(1024, 1024)'s backward (B = 64) 8% faster on one thread, 16% on two.
 //   w_hr_backward: W_hr with columns padded to Hp, read a unit block at a time likewise.
 #pragma once
 
