@@ -11,12 +11,12 @@
 //                the hardware prefetchers do not follow: a thread's projection for an LSTM
 //                streaming step (H = 256, 2 threads) read them at 52 GB/s, and these at 82.
 //   w_hr_panels: W_hr^T per direction.
-//   w_hh_backward: for each direction and unit block, for each row j < G*H of W_hh, its U
-//                columns of the block: the backward recurrence streams each block's panel. Read
-//                from W_hh with columns padded to Hp, a block's rows lay 4*Hp bytes apart, one
-//                4 KiB page each at H = 1024, which the prefetchers did not follow: the panels
-//                made LSTM(1024, 1024)'s backward (B = 64) 8% faster on one thread, 16% on two.
-//   w_hr_backward: W_hr with columns padded to Hp, read a unit block at a time likewise.
+//   w_hh_backward, w_hr_backward: for each direction and unit block, for each row of W_hh
+//                (G*H rows) or W_hr (P rows), the block's U columns: the backward recurrence
+//                streams each block's panel. Read from the matrix with columns padded to Hp, a
+//                block's rows lay 4*Hp bytes apart, one 4 KiB page each at H = 1024, which the
+//                prefetchers did not follow: the panels made LSTM(1024, 1024)'s backward (B = 64)
+//                8% faster on one thread, 16% on two.
 #pragma once
 
 #include "gemm/gemm.h"
@@ -70,22 +70,21 @@ void pack_layer(PackedLayer<T>& layer) {
   layer.w_hh_panels = unit_panels(layer.w_hh.data(), Hout);
   layer.w_ih_unit_panels = unit_panels(layer.w_ih.data(), I);
 
-  if (P == 0) {
-    layer.w_hh_backward = AlignedBuffer<T>(checked_mul(D * GH, Hp));
-    layer.w_hh_backward.fill_zero();
+  // (D*rows, H) row-major -> per direction and unit block, per row, the block's U columns.
+  const auto column_panels = [&](const T* w, index_t rows) {
+    AlignedBuffer<T> panels(checked_mul(checked_mul(D * blocks, rows), U));
+    panels.fill_zero();
     for (index_t d = 0; d < D; ++d)
       for (index_t block = 0; block < blocks; ++block) {
-        T* panel = layer.w_hh_backward.data() + (d * blocks + block) * GH * U;
-        for (index_t j = 0; j < GH; ++j)
+        T* panel = panels.data() + (d * blocks + block) * rows * U;
+        for (index_t row = 0; row < rows; ++row)
           for (index_t lane = 0; lane < U && block * U + lane < H; ++lane)
-            panel[j * U + lane] = layer.w_hh.data()[(d * GH + j) * H + block * U + lane];
+            panel[row * U + lane] = w[(d * rows + row) * H + block * U + lane];
       }
-  } else {
-    layer.w_hr_backward = AlignedBuffer<T>(checked_mul(D * P, Hp));
-    layer.w_hr_backward.fill_zero();
-    for (index_t row = 0; row < D * P; ++row)
-      for (index_t u = 0; u < H; ++u) layer.w_hr_backward.data()[row * Hp + u] = layer.w_hr.data()[row * H + u];
-  }
+    return panels;
+  };
+  if (P == 0) layer.w_hh_backward = column_panels(layer.w_hh.data(), GH);
+  else layer.w_hr_backward = column_panels(layer.w_hr.data(), P);
   if (P > 0) {
     layer.w_hr_panels = AlignedBuffer<T>(checked_mul(D * P, H));
     for (index_t d = 0; d < D; ++d)

@@ -42,7 +42,7 @@ struct PackedLayer {
   AlignedBuffer<T> hn_bias;         // (D*Hp): GRU's b_hn, padded (zeros without bias)
   AlignedBuffer<T> w_hr_panels;     // D x (H, P): W_hr^T
   AlignedBuffer<T> w_hh_backward;   // D x (Hp/U) x G*H x U: per unit block, per row of W_hh (no projection only)
-  AlignedBuffer<T> w_hr_backward;   // D x (P, Hp): W_hr, columns padded (projection only)
+  AlignedBuffer<T> w_hr_backward;   // D x (Hp/U) x P x U: per unit block, per row of W_hr (projection only)
   // Forward steps run so far: the recurrence sweeps its panels the other way on every other step,
   // counted over calls (sequence/recurrence.h). The one mutable member; it changes no result.
   mutable std::atomic<std::uint64_t> forward_steps{0};

@@ -72,8 +72,8 @@ void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
   if (P > 0) {  // dr = dh_total W_hr for these units
     dh = Lanes<T>{};
     if (valid) {
-      const T* w_hr = L.w_hr_backward.data() + d * P * Hp + u0;
-      for (index_t p = 0; p < P; ++p) dh = fma(broadcast(s.dh_total[b * P + p]), load_lanes(w_hr + p * Hp), dh);
+      const T* w_hr = L.w_hr_backward.data() + (d * (Hp / U) + u0 / U) * P * U;  // the block's panel (pack.h)
+      for (index_t p = 0; p < P; ++p) dh = fma(broadcast(s.dh_total[b * P + p]), load_lanes(w_hr + p * U), dh);
     }
   } else {
     dh = load_lanes(s.dh + b * Hp + u0);
