@@ -40,6 +40,7 @@
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
 #include "sequence/row_tiles.h"
+#include "sequence/step_product.h"
 #include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
@@ -372,22 +373,16 @@ template <typename T>
 void project_step(const StepContext<T>& s, index_t p_begin, index_t p_end) {
   const PackedLayer<T>& L = *s.layer;
   const index_t H = L.spec.hidden_size, P = L.spec.proj_size, Hp = L.padded_hidden, D = L.spec.directions;
-  const T* w_hr_t = L.w_hr_panels.data() + s.direction * H * P;
-  for (index_t b = 0; b < s.batch; ++b) {
+  const StepProductArgs<T> product{s.batch, H, s.r, Hp, L.w_hr_panels.data() + s.direction * H * P, P};
+  step_product(product, p_begin, p_end, [&](index_t b, index_t p, Lanes<T> sum, index_t n) {
     const bool valid = row_valid(s, b);
-    const T* r_row = s.r + b * Hp;
-    T* y_row = s.y + b * s.y_stride;
+    const Lanes<T> h = load_first_lanes(s.h_cur + b * P + p, n);
     if (s.tape != nullptr)
-      for (index_t p = p_begin; p < p_end; ++p)
-        s.tape->h_prev.data()[(s.tape_row0 + b) * D * P + s.direction * P + p] = valid ? s.h_cur[b * P + p] : T(0);
-    for (index_t p = p_begin; p < p_end; ++p) {
-      T sum = T(0);
-      if (valid)
-        for (index_t u = 0; u < H; ++u) sum += r_row[u] * w_hr_t[u * P + p];
-      s.h_next[b * P + p] = valid ? sum : s.h_cur[b * P + p];
-      y_row[p] = valid ? sum : T(0);
-    }
-  }
+      store_first_lanes(s.tape->h_prev.data() + (s.tape_row0 + b) * D * P + s.direction * P + p,
+                        valid ? h : Lanes<T>{}, n);
+    store_first_lanes(s.h_next + b * P + p, valid ? sum : h, n);
+    store_first_lanes(s.y + b * s.y_stride + p, valid ? sum : Lanes<T>{}, n);
+  });
 }
 
 // x_proj's columns of direction d's unit blocks [block_begin, block_end), every gate, for all
@@ -427,6 +422,7 @@ void recurrence_forward(const PackedLayer<T>& L, const ForwardArgs<T>& a, T* x_p
   ScratchBuffer<T> h(h_direct && steps == 1 ? 0 : checked_mul(2 * D * B, hs)),
       c(!lstm || (c_direct && steps == 1) ? 0 : checked_mul(D * B, Hp));
   AlignedBuffer<T> r(P > 0 ? checked_mul(D * B, Hp) : 0);
+  r.fill_zero();  // project_step multiplies every row; a row past its length keeps h, whatever r holds
   if (!h_direct) {
     h.fill_zero();
     for (index_t d = 0; d < D; ++d)

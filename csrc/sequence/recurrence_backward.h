@@ -23,6 +23,7 @@
 #include "sequence/layer_args.h"
 #include "sequence/packed_layer.h"
 #include "sequence/row_tiles.h"
+#include "sequence/step_product.h"
 #include "sequence/tape.h"
 
 namespace pyrnn::PYRNN_ISA {
@@ -168,17 +169,11 @@ void projected_dh(const BackStepContext<T>& s, index_t p_begin, index_t p_end) {
 template <typename T>
 void projected_carry(const BackStepContext<T>& s, index_t p_begin, index_t p_end) {
   const index_t P = s.layer->spec.proj_size, GH = s.layer->spec.gate_rows(), ld = s.layer->spec.directions * GH;
-  const T* w_hh = s.layer->w_hh.data() + s.direction * GH * P;
-  for (index_t b = 0; b < s.batch; ++b) {
-    const bool valid = back_row_valid(s, b);
-    const T* d_pre = s.d_pre + b * ld + s.direction * GH;
-    for (index_t p = p_begin; p < p_end; ++p) {
-      T sum = T(0);
-      if (valid)
-        for (index_t j = 0; j < GH; ++j) sum += d_pre[j] * w_hh[j * P + p];
-      s.dh[b * P + p] = valid ? sum : s.dh_total[b * P + p];
-    }
-  }
+  const StepProductArgs<T> product{s.batch, GH, s.d_pre + s.direction * GH, ld,
+                                   s.layer->w_hh.data() + s.direction * GH * P, P};
+  step_product(product, p_begin, p_end, [&](index_t b, index_t p, Lanes<T> sum, index_t n) {
+    store_first_lanes(s.dh + b * P + p, back_row_valid(s, b) ? sum : load_first_lanes(s.dh_total + b * P + p, n), n);
+  });
 }
 
 template <typename T>
