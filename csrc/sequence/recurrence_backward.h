@@ -56,9 +56,10 @@ inline bool back_row_valid(const BackStepContext<T>& s, index_t b) {
   return s.t < s.tape->lengths.data()[b];
 }
 
-// Phase A (A1 with projection) for one row and unit block.
+// Phase A (A1 with projection) for one row and unit block; dh: the gradient w.r.t. the cell's
+// output for these units (carried_dh, or projected_dr's row).
 template <typename T>
-void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
+void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0, Lanes<T> dh) {
   const PackedLayer<T>& L = *s.layer;
   const LayerSpec& spec = L.spec;
   const index_t H = spec.hidden_size, Hp = L.padded_hidden, P = spec.proj_size, D = spec.directions;
@@ -68,18 +69,6 @@ void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
   T* d_pre = s.d_pre + b * D * G * H + d * G * H + u0;
   T* d_pre_h = s.d_pre_h + b * D * G * H + d * G * H + u0;
   const bool valid = back_row_valid(s, b);
-
-  Lanes<T> dh;
-  if (P > 0) {  // dr = dh_total W_hr for these units
-    dh = Lanes<T>{};
-    if (valid) {
-      const T* w_hr = L.w_hr_backward.data() + (d * (Hp / U) + u0 / U) * P * U;  // the block's panel (pack.h)
-      for (index_t p = 0; p < P; ++p) dh = fma(broadcast(s.dh_total[b * P + p]), load_lanes(w_hr + p * U), dh);
-    }
-  } else {
-    dh = load_lanes(s.dh + b * Hp + u0);
-    if (valid) dh = dh + load_first_lanes(s.dy + b * D * H + d * H + u0, n);
-  }
   if (!valid) {
     for (index_t g = 0; g < G; ++g) {
       store_first_lanes(d_pre + g * H, Lanes<T>{}, n);
@@ -112,6 +101,49 @@ void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0) {
   }
   for (index_t g = 0; g < G; ++g) store_first_lanes(d_pre + g * H, grad[g], n);
   if (P == 0) store_lanes(s.direct + b * Hp + u0, direct);
+}
+
+// Without projection: the carried dh plus dy[t] for one row and unit block (past the row's
+// length, the carried dh alone, which passes through).
+template <typename T>
+Lanes<T> carried_dh(const BackStepContext<T>& s, index_t b, index_t u0) {
+  const LayerSpec& spec = s.layer->spec;
+  const index_t H = spec.hidden_size, Hp = s.layer->padded_hidden, U = kUnitBlock<T>;
+  const Lanes<T> dh = load_lanes(s.dh + b * Hp + u0);
+  if (!back_row_valid(s, b)) return dh;
+  return dh + load_first_lanes(s.dy + b * spec.directions * H + s.direction * H + u0, H - u0 < U ? H - u0 : U);
+}
+
+// With projection: dr = dh_total W_hr for kRows rows from b0 and the unit block at u0, each row
+// its own chain over the block's panel of w_hr_backward (pack.h), the rows sharing its loads.
+template <typename T, int kRows>
+void projected_dr(const BackStepContext<T>& s, index_t b0, index_t u0, Lanes<T> (&dr)[kRows]) {
+  const PackedLayer<T>& L = *s.layer;
+  const index_t P = L.spec.proj_size, U = kUnitBlock<T>;
+  const T* w_hr = L.w_hr_backward.data() + (s.direction * (L.padded_hidden / U) + u0 / U) * P * U;
+  for (int r = 0; r < kRows; ++r) dr[r] = Lanes<T>{};
+  for (index_t p = 0; p < P; ++p) {
+    const Lanes<T> w = load_lanes(w_hr + p * U);
+    for (int r = 0; r < kRows; ++r) dr[r] = fma(broadcast(s.dh_total[(b0 + r) * P + p]), w, dr[r]);
+  }
+}
+
+// Phase A (A1) for the unit blocks [block_begin, block_end), every row.
+template <typename T>
+void cell_backward_blocks(const BackStepContext<T>& s, index_t block_begin, index_t block_end) {
+  const index_t U = kUnitBlock<T>;
+  for (index_t block = block_begin; block < block_end; ++block) {
+    const index_t u0 = block * U;
+    if (s.layer->spec.proj_size == 0) {
+      for (index_t b = 0; b < s.batch; ++b) cell_backward_block(s, b, u0, carried_dh(s, b, u0));
+      continue;
+    }
+    for_each_row_tile<8>(s.batch, [&](auto rows, index_t b0) {
+      Lanes<T> dr[decltype(rows)::value];
+      projected_dr(s, b0, u0, dr);
+      for (int r = 0; r < decltype(rows)::value; ++r) cell_backward_block(s, b0 + r, u0, dr[r]);
+    });
+  }
 }
 
 // Phase B without projection: dh[b, block] = direct + d_pre_h[b] W_hh[:, block], kRows rows x
@@ -221,8 +253,7 @@ void recurrence_backward(const PackedLayer<T>& L, const LayerTape<T>& tape, cons
         projected_dh(s, p_begin, p_end);
         seat.barrier->wait();
       }
-      for (index_t block = block_begin; block < block_end; ++block)
-        for (index_t b = 0; b < B; ++b) cell_backward_block(s, b, block * U);
+      cell_backward_blocks(s, block_begin, block_end);
       seat.barrier->wait();
       if (P > 0) projected_carry(s, p_begin, p_end);
       else carry_blocks(s, block_begin, block_end);
