@@ -8,8 +8,8 @@ import pyrnn
 CONFIGS = {
     "lstm": dict(cls=pyrnn.LSTM, kw={}),
     "lstm_proj_bidir": dict(cls=pyrnn.LSTM, kw=dict(proj_size=7, bidirectional=True)),
-    # Over four float32 vectors of outputs: one thread multiplies them by 4-vector tiles, more
-    # threads by 1-vector tiles of their shares (sequence/step_product.h).
+    # Over four float32 vectors of outputs: one thread multiplies them by a 4-vector tile and a
+    # masked one, more threads by masked tiles of their shares (sequence/step_product.h).
     "lstm_proj_wide": dict(cls=pyrnn.LSTM, kw=dict(proj_size=71)),
     "gru_bidir_2layers": dict(cls=pyrnn.GRU, kw=dict(bidirectional=True, num_layers=2)),
     "rnn_relu": dict(cls=pyrnn.RNN, kw=dict(nonlinearity="relu")),

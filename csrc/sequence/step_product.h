@@ -5,8 +5,7 @@
 // element is one FMA chain in k order whatever tile computes it: the same bits for any thread
 // count and batch composition (a thread passes its share of the columns). Column tiles are the
 // outer loop, so a tile's K x 4 vectors of W stay in L2 across the row tiles; rows go in register
-// tiles of up to 6 (4 vectors; 3 with 16 vector registers) or 8 (1 vector) rows, enough chains
-// to cover the FMA latency.
+// tiles (kProductRows), enough chains to cover the FMA latency.
 // Reads A's rows [0, rows) for k < K, and W's row k at columns [col_begin, col_end) only.
 #pragma once
 
@@ -24,8 +23,8 @@ struct StepProductArgs {
   index_t ldw;
 };
 
-// kVectors vectors of columns from col0, the last with n real lanes (n < U only when kVectors == 1).
-template <typename T, int kRows, int kVectors, typename Store>
+// kVectors vectors of columns from col0; with kMaskedLast the last has n <= U real lanes.
+template <typename T, int kRows, int kVectors, bool kMaskedLast, typename Store>
 void step_product_tile(const StepProductArgs<T>& p, index_t b0, index_t col0, index_t n, Store& store) {
   constexpr index_t U = kUnitBlock<T>;
   Lanes<T> acc[kRows][kVectors];
@@ -35,32 +34,43 @@ void step_product_tile(const StepProductArgs<T>& p, index_t b0, index_t col0, in
   const T* w = p.w + col0;
   for (index_t k = 0; k < p.K; ++k) {
     Lanes<T> wk[kVectors];
-    if constexpr (kVectors == 1) wk[0] = load_first_lanes(w + k * p.ldw, n);
-    else
-      for (int v = 0; v < kVectors; ++v) wk[v] = load_lanes(w + k * p.ldw + v * U);
+    for (int v = 0; v < kVectors; ++v)
+      wk[v] = kMaskedLast && v == kVectors - 1 ? load_first_lanes(w + k * p.ldw + v * U, n)
+                                               : load_lanes(w + k * p.ldw + v * U);
     for (int r = 0; r < kRows; ++r) {
       const Lanes<T> ak = broadcast(a[r * p.lda + k]);
       for (int v = 0; v < kVectors; ++v) acc[r][v] = fma(ak, wk[v], acc[r][v]);
     }
   }
   for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < kVectors; ++v) store(b0 + r, col0 + v * U, acc[r][v], kVectors == 1 ? n : U);
+    for (int v = 0; v < kVectors; ++v)
+      store(b0 + r, col0 + v * U, acc[r][v], kMaskedLast && v == kVectors - 1 ? n : U);
 }
 
+// Rows per tile of V vectors: 24 accumulators of AVX-512's 32 registers (12 of 16 otherwise),
+// at most 8.
+inline constexpr int kProductAccumulators = kVectorBytes == 64 ? 24 : 12;
+template <int V>
+inline constexpr int kProductRows = kProductAccumulators / V < 8 ? kProductAccumulators / V : 8;
+
+// Tiles of 4 vectors, then one tile of the 1-4 vectors left, its last vector masked: a single
+// row (a streaming step) keeps up to 4 chains going instead of one per vector in turn.
 template <typename T, typename Store>
 void step_product(const StepProductArgs<T>& p, index_t col_begin, index_t col_end, Store store) {
   constexpr index_t U = kUnitBlock<T>;
   index_t col = col_begin;
   for (; col + 4 * U <= col_end; col += 4 * U)
-    for_each_row_tile<kVectorBytes == 64 ? 6 : 3>(p.rows, [&](auto rows, index_t b0) {
-      step_product_tile<T, decltype(rows)::value, 4>(p, b0, col, U, store);
+    for_each_row_tile<kProductRows<4>>(p.rows, [&](auto rows, index_t b0) {
+      step_product_tile<T, decltype(rows)::value, 4, false>(p, b0, col, U, store);
     });
-  for (; col < col_end; col += U) {
-    const index_t n = col_end - col < U ? col_end - col : U;
-    for_each_row_tile<8>(p.rows, [&](auto rows, index_t b0) {
-      step_product_tile<T, decltype(rows)::value, 1>(p, b0, col, n, store);
+  if (col == col_end) return;
+  const index_t vectors = (col_end - col + U - 1) / U, n = col_end - col - (vectors - 1) * U;
+  with_static_count<4>(vectors, [&](auto tile_vectors) {
+    constexpr int V = decltype(tile_vectors)::value;
+    for_each_row_tile<kProductRows<V>>(p.rows, [&](auto rows, index_t b0) {
+      step_product_tile<T, decltype(rows)::value, V, true>(p, b0, col, n, store);
     });
-  }
+  });
 }
 
 }  // namespace pyrnn::PYRNN_ISA
