@@ -83,9 +83,10 @@ void pack_layer(PackedLayer<T>& layer) {
       }
     return panels;
   };
-  if (P == 0) layer.w_hh_backward = column_panels(layer.w_hh.data(), GH);
-  else layer.w_hr_backward = column_panels(layer.w_hr.data(), P);
-  if (P > 0) {
+  if (P == 0) {
+    layer.w_hh_backward = column_panels(layer.w_hh.data(), GH);
+  } else {
+    layer.w_hr_backward = column_panels(layer.w_hr.data(), P);
     layer.w_hr_panels = AlignedBuffer<T>(checked_mul(D * P, H));
     for (index_t d = 0; d < D; ++d)
       transpose(P, H, layer.w_hr.data() + d * P * H, H, layer.w_hr_panels.data() + d * H * P, P);

@@ -57,7 +57,7 @@ inline bool back_row_valid(const BackStepContext<T>& s, index_t b) {
 }
 
 // Phase A (A1 with projection) for one row and unit block; dh: the gradient w.r.t. the cell's
-// output for these units (carried_dh, or projected_dr's row).
+// output for these units (carried_dh, or dr with a projection).
 template <typename T>
 void cell_backward_block(const BackStepContext<T>& s, index_t b, index_t u0, Lanes<T> dh) {
   const PackedLayer<T>& L = *s.layer;
@@ -114,35 +114,21 @@ Lanes<T> carried_dh(const BackStepContext<T>& s, index_t b, index_t u0) {
   return dh + load_first_lanes(s.dy + b * spec.directions * H + s.direction * H + u0, H - u0 < U ? H - u0 : U);
 }
 
-// With projection: dr = dh_total W_hr for kRows rows from b0 and the unit block at u0, each row
-// its own chain over the block's panel of w_hr_backward (pack.h), the rows sharing its loads.
-template <typename T, int kRows>
-void projected_dr(const BackStepContext<T>& s, index_t b0, index_t u0, Lanes<T> (&dr)[kRows]) {
-  const PackedLayer<T>& L = *s.layer;
-  const index_t P = L.spec.proj_size, U = kUnitBlock<T>;
-  const T* w_hr = L.w_hr_backward.data() + (s.direction * (L.padded_hidden / U) + u0 / U) * P * U;
-  for (int r = 0; r < kRows; ++r) dr[r] = Lanes<T>{};
-  for (index_t p = 0; p < P; ++p) {
-    const Lanes<T> w = load_lanes(w_hr + p * U);
-    for (int r = 0; r < kRows; ++r) dr[r] = fma(broadcast(s.dh_total[(b0 + r) * P + p]), w, dr[r]);
-  }
-}
-
-// Phase A (A1) for the unit blocks [block_begin, block_end), every row.
+// Phase A (A1) for the unit blocks [block_begin, block_end), every row. With a projection, each
+// block's dr = dh_total W_hr streams the block's panel of w_hr_backward (pack.h).
 template <typename T>
 void cell_backward_blocks(const BackStepContext<T>& s, index_t block_begin, index_t block_end) {
-  const index_t U = kUnitBlock<T>;
+  const PackedLayer<T>& L = *s.layer;
+  const index_t P = L.spec.proj_size, U = kUnitBlock<T>;
   for (index_t block = block_begin; block < block_end; ++block) {
     const index_t u0 = block * U;
-    if (s.layer->spec.proj_size == 0) {
+    if (P == 0) {
       for (index_t b = 0; b < s.batch; ++b) cell_backward_block(s, b, u0, carried_dh(s, b, u0));
       continue;
     }
-    for_each_row_tile<8>(s.batch, [&](auto rows, index_t b0) {
-      Lanes<T> dr[decltype(rows)::value];
-      projected_dr(s, b0, u0, dr);
-      for (int r = 0; r < decltype(rows)::value; ++r) cell_backward_block(s, b0 + r, u0, dr[r]);
-    });
+    const T* panel = L.w_hr_backward.data() + (s.direction * (L.padded_hidden / U) + block) * P * U;
+    step_product(StepProductArgs<T>{s.batch, P, s.dh_total, P, panel, U}, 0, U,
+                 [&](index_t b, index_t, Lanes<T> dr, index_t) { cell_backward_block(s, b, u0, dr); });
   }
 }
 

@@ -53,8 +53,8 @@ inline constexpr int kProductAccumulators = kVectorBytes == 64 ? 24 : 12;
 template <int V>
 inline constexpr int kProductRows = kProductAccumulators / V < 8 ? kProductAccumulators / V : 8;
 
-// Tiles of 4 vectors, then one tile of the 1-4 vectors left, its last vector masked: a single
-// row (a streaming step) keeps up to 4 chains going instead of one per vector in turn.
+// Tiles of 4 vectors, then one tile of the 1-4 vectors left, its last vector masked when partial:
+// a single row (a streaming step) keeps up to 4 chains going instead of one per vector in turn.
 template <typename T, typename Store>
 void step_product(const StepProductArgs<T>& p, index_t col_begin, index_t col_end, Store store) {
   constexpr index_t U = kUnitBlock<T>;
@@ -68,7 +68,8 @@ void step_product(const StepProductArgs<T>& p, index_t col_begin, index_t col_en
   with_static_count<4>(vectors, [&](auto tile_vectors) {
     constexpr int V = decltype(tile_vectors)::value;
     for_each_row_tile<kProductRows<V>>(p.rows, [&](auto rows, index_t b0) {
-      step_product_tile<T, decltype(rows)::value, V, true>(p, b0, col, n, store);
+      if (n < U) step_product_tile<T, decltype(rows)::value, V, true>(p, b0, col, n, store);
+      else step_product_tile<T, decltype(rows)::value, V, false>(p, b0, col, U, store);
     });
   });
 }
