@@ -3,7 +3,8 @@
 A layer owns its parameters (NumPy arrays, PyTorch's state_dict names) and, per stacked layer,
 a native copy packed for the active ISA. Each stacked layer runs all its directions in one
 native call; this module only chains the layers, applies dropout between them and converts
-between the user's layout and the kernels' time-major one.
+between the user's layout and the kernels' time-major one. An inference call whose x and state
+are already as the kernels take them (a streaming step) runs all the layers in one native call.
 
 Shapes (D = 2 if bidirectional else 1, Hout = proj_size or hidden_size, L = num_layers):
     x       (T, B, I), (B, T, I) with batch_first, or (T, I) unbatched
@@ -15,6 +16,7 @@ import numpy as np
 from . import _checks, _core
 
 _NATIVE_LAYER = {np.dtype(np.float32): _core.LayerF32, np.dtype(np.float64): _core.LayerF64}
+_NATIVE_STACK = {np.dtype(np.float32): _core.StackF32, np.dtype(np.float64): _core.StackF64}
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
@@ -124,7 +126,7 @@ class _Recurrent:
             self._native.append(native(
                 self._cell, layer_input, self.hidden_size, self.proj_size, self._directions, self.bias,
                 self._layer_params(layer, "weight_ih"), self._layer_params(layer, "weight_hh"), *biases, projection))
-        self._forward_ready = self._native[0].forward_ready if self.num_layers == 1 else None  # see __call__
+        self._forward_ready = _NATIVE_STACK[self.dtype](self._native, self.batch_first).forward_ready  # see __call__
 
     def state_dict(self):
         """name -> read-only array, with PyTorch's names, shapes and order."""
@@ -156,13 +158,12 @@ class _Recurrent:
     # -- forward -----------------------------------------------------------------------------
     def __call__(self, x, state=None, lengths=None):
         """Inference: -> (y, h_n) for RNN and GRU, (y, (h_n, c_n)) for LSTM."""
-        ready = self._forward_ready
-        if ready is not None and lengths is None and not self.batch_first:
+        if lengths is None:
             # Streaming's path: a call that carries the state the previous one returned is done
-            # in one native call when x and the state are already what the kernels take; then
-            # forward's checks and conversions could neither fail nor change anything, and they
-            # would cost more than a step of a small layer. Otherwise it returns None.
-            result = ready(x, state)
+            # in one native call, all layers, when x and the state are already what the kernels
+            # take; then forward's checks and conversions could neither fail nor change anything,
+            # and they would cost more than a step of a small layer. Otherwise it returns None.
+            result = self._forward_ready(x, state)
             if result is not None:
                 return result
         y, state, _ = self.forward(x, state, lengths, training=False)

@@ -399,6 +399,17 @@ def test_select_isa_refuses_unknown_names():
         pyrnn._core.select_isa("sse2")
 
 
+def test_native_stack_refuses_layers_it_could_not_chain():
+    """The private one-call path of __call__ (pyrnn._core.StackF32) is built from the model's
+    layers; a list it cannot chain is an error, not a crash."""
+    layer = make_model("lstm", 2, 3)._native[0]
+    for layers, error, match in [([None], TypeError, "expected Layer objects, got None"),
+                                 ([], ValueError, "at least one layer"),
+                                 ([layer, layer], ValueError, "each taking the one below's y")]:
+        with pytest.raises(error, match=match):
+            pyrnn._core.StackF32(layers, False)
+
+
 # -- special values, tapes, threads, empty batches --------------------------------------------
 
 @pytest.mark.parametrize("cell", CELLS)

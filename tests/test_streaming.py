@@ -34,6 +34,13 @@ TOPOLOGIES = {
     "2layer_batch_first": dict(num_layers=2, batch_first=True),
     "2layer_unbatched": dict(num_layers=2, unbatched=True),
 }
+# Models whose inference takes the one-call path (__call__) when x and the state are ready.
+READY_TOPOLOGIES = {
+    "1layer": dict(num_layers=1),
+    "3layer": dict(num_layers=3),
+    "2layer_batch_first": dict(num_layers=2, batch_first=True),
+    "2layer_bidirectional": dict(num_layers=2, bidirectional=True),
+}
 # 7 units leave padding in every ISA's vectors, so the kernels copy the state in and out (but
 # for an LSTM's projected h); 32 fill whole vectors on every ISA, so the first and last steps
 # read and write the caller's state arrays themselves (recurrence.h).
@@ -42,7 +49,7 @@ HIDDEN_SIZES = {"padded": 7, "whole_vectors": 32}
 
 def setup(cell, topology, dtype, batch=3, input_size=4, hidden_size=7):
     """(model, x, initial state, dy, dstate, time axis) for one whole sequence."""
-    options = dict(TOPOLOGIES[topology])
+    options = dict({**TOPOLOGIES, **READY_TOPOLOGIES}[topology])
     unbatched = options.pop("unbatched", False)
     model = make_model(cell, input_size, hidden_size, dtype, **options)
     rng = np.random.default_rng([SEED, len(cell), len(topology)])
@@ -242,18 +249,19 @@ def _assert_same_call(model, x, state, expected_y, expected_state, name):
             np.testing.assert_array_equal(mine, expected, err_msg=name)
 
 
+@pytest.mark.parametrize("topology", READY_TOPOLOGIES)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype, cell):
+def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype, cell, topology):
     """Inference on x and a state exactly as the kernels take them (the state as the previous
-    call returned it) is one native call; anything else goes through forward's conversions.
-    Both ways give forward's bits."""
-    model, x, state, _, _, _ = setup(cell, "1layer", dtype, batch=2)
+    call returned it) is one native call for all the layers; anything else goes through
+    forward's conversions. Both ways give forward's bits."""
+    model, x, state, _, _, axis = setup(cell, topology, dtype, batch=2)
     other = np.float64 if dtype == np.float32 else np.float32
-    x = x[:1]
+    x = np.take(x, [0], axis=axis)  # one step: (1, B, I), or (B, 1, I) batch_first
     _, state = model(x, state)  # a state as the kernels return it
     h, c = unpack_state(model, state)
-    ready = model._native[0].forward_ready
+    ready = model._forward_ready
     # (an RNN's or GRU's state may not be a list: that reads as a pair of states)
     states = {f"h_{k}": pack_state(model, v, c) for k, v in _unready_variants(h, other).items() if k != "list"}
     if c is not None:
@@ -267,6 +275,24 @@ def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype,
         _assert_same_call(model, x_case, state_case, y, expected_state, name)
         if "other_dtype" not in name:  # the same values: the same bits as the ready call
             _assert_same_call(model, x, state, y, expected_state, name)
+
+
+@pytest.mark.parametrize("topology", READY_TOPOLOGIES)
+@pytest.mark.parametrize("cell", ["lstm_proj", "gru"])
+def test_which_sequences_take_the_one_call_path(cell, topology):
+    """A time-major x of any length is ready. With batch_first, (B, T, I) is the kernels'
+    (T, B, I) in memory only when T or B is 1: a longer batch goes through forward's transposes.
+    Ready or not, the same bits as forward."""
+    model, x, state, _, _, axis = setup(cell, topology, np.float32, batch=2)
+    _, state = model(np.take(x, [0], axis=axis), state)
+    one_sequence = np.ascontiguousarray(x[:1] if model.batch_first else x[:, :1])
+    sequences = {"whole": (x, not model.batch_first), "one_sequence": (one_sequence, True)}
+    first_sequence = pack_state(model, *(None if a is None else a[:, :1].copy() for a in unpack_state(model, state)))
+    for name, (x_case, is_ready) in sequences.items():
+        state_case = first_sequence if x_case.shape[1 - axis] == 1 else state
+        assert (model._forward_ready(x_case, state_case) is not None) == is_ready, name
+        y, expected_state, _ = model.forward(x_case, state_case, training=False)
+        _assert_same_call(model, x_case, state_case, y, expected_state, name)
 
 
 def test_a_step_with_a_state_as_returned_still_gets_forwards_messages():

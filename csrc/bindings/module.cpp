@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bindings/math_testing.h"
+#include "common/aligned_buffer.h"
 #include "common/threads.h"
 #include "dispatch/registry.h"
 
@@ -74,6 +75,20 @@ struct Tape {
   std::shared_ptr<const PackedLayer<T>> layer;
   LayerTape<T> record;
 };
+
+// C-contiguous and aligned (np.frombuffer can give a misaligned array: C++ may not read its elements).
+template <typename T>
+bool is_kernel_array(py::handle a) {
+  return py::isinstance<py::array_t<T, py::array::c_style>>(a) &&
+         (py::reinterpret_borrow<py::array>(a).flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
+}
+
+template <typename T>
+bool has_kernel_shape(py::handle a, index_t d0, index_t d1, index_t d2) {
+  if (!is_kernel_array<T>(a)) return false;
+  const auto array = py::reinterpret_borrow<py::array>(a);
+  return array.ndim() == 3 && array.shape(0) == d0 && array.shape(1) == d1 && array.shape(2) == d2;
+}
 
 template <typename T>
 class NativeLayer {
@@ -142,33 +157,7 @@ class NativeLayer {
     return py::make_tuple(out.y, out.h_n, c_out, tape_out);
   }
 
-  // Streaming's path: inference when x is a (T >= 1, B, I) array and `state` the state, as the
-  // kernels take them (C-contiguous aligned arrays of dtype T; the state as this layer's inference
-  // returns it: h_n, or the tuple (h_n, c_n) for an LSTM) -> (y, state). Anything else -> None,
-  // and the caller takes the checked way, with its conversions and messages. These checks cost
-  // a fraction of those, which would dominate a step with a small layer.
-  py::object forward_ready(py::handle x, py::handle state) const {
-    const LayerSpec& s = layer_->spec;
-    if (!is_kernel_array(x)) return py::none();
-    const auto x_array = py::reinterpret_borrow<py::array>(x);
-    if (x_array.ndim() != 3) return py::none();
-    const index_t steps = x_array.shape(0), batch = x_array.shape(1), D = s.directions;
-    if (steps < 1 || x_array.shape(2) != s.input_size) return py::none();
-    py::handle h0 = state, c0;
-    if (s.has_cell_state()) {
-      if (!PyTuple_CheckExact(state.ptr()) || PyTuple_GET_SIZE(state.ptr()) != 2) return py::none();
-      h0 = PyTuple_GET_ITEM(state.ptr(), 0);
-      c0 = PyTuple_GET_ITEM(state.ptr(), 1);
-      if (!has_kernel_shape(c0, D, batch, s.hidden_size)) return py::none();
-    }
-    if (!has_kernel_shape(h0, D, batch, s.out_size())) return py::none();
-    const auto data = [](py::handle a) { return static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data()); };
-    Outputs out = run(steps, batch, data(x), data(h0), c0 ? data(c0) : nullptr, nullptr, false);
-    if (!out.c_n) return py::make_tuple(out.y, out.h_n);
-    return py::make_tuple(out.y, py::make_tuple(out.h_n, *out.c_n));
-  }
-
-  const LayerSpec& spec() const { return layer_->spec; }
+  const std::shared_ptr<const PackedLayer<T>>& packed() const { return layer_; }
 
  private:
   struct Outputs {
@@ -176,18 +165,6 @@ class NativeLayer {
     std::optional<Array<T>> c_n;
     std::unique_ptr<Tape<T>> tape;
   };
-
-  // C-contiguous and aligned (np.frombuffer can give a misaligned array: C++ may not read its elements).
-  static bool is_kernel_array(py::handle a) {
-    return py::isinstance<py::array_t<T, py::array::c_style>>(a) &&
-           (py::reinterpret_borrow<py::array>(a).flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0;
-  }
-
-  static bool has_kernel_shape(py::handle a, index_t d0, index_t d1, index_t d2) {
-    if (!is_kernel_array(a)) return false;
-    const auto array = py::reinterpret_borrow<py::array>(a);
-    return array.ndim() == 3 && array.shape(0) == d0 && array.shape(1) == d1 && array.shape(2) == d2;
-  }
 
   // The forward on checked arguments: new output arrays, and a tape when training.
   Outputs run(index_t steps, index_t batch, const T* x, const T* h0, const T* c0, const std::int64_t* lengths,
@@ -218,6 +195,91 @@ class NativeLayer {
   }
 
   std::shared_ptr<const PackedLayer<T>> layer_;
+};
+
+// Streaming's path: a whole model's inference in one native call, its layers one after another,
+// when x and `state` are as the kernels take them: C-contiguous aligned arrays of dtype T, x of
+// shape (T >= 1, B, I) (with batch_first (B, T, I), taken only when T or B is 1, where its memory
+// is the time-major array's), and the state as the model's inference returns it: h_n, or the
+// tuple (h_n, c_n) for an LSTM, (L*D, B, size) each. Then forward's checks and conversions (in
+// Python) could neither fail nor change anything, and they cost more than a step of a small layer.
+// Anything else -> None, and the caller takes the checked way, with its conversions and messages.
+// Same kernels, same inputs: the same bits as that way.
+template <typename T>
+class NativeStack {
+ public:
+  NativeStack(const std::vector<const NativeLayer<T>*>& layers, bool batch_first) : batch_first_(batch_first) {
+    if (layers.empty()) throw py::value_error("a model has at least one layer");
+    for (const NativeLayer<T>* layer : layers) {
+      if (layer == nullptr) throw py::type_error("layers: expected Layer objects, got None");
+      layers_.push_back(layer->packed());
+    }
+    for (std::size_t l = 1; l < layers_.size(); ++l) {
+      const LayerSpec &below = layers_[l - 1]->spec, &s = layers_[l]->spec;
+      if (s.cell != below.cell || s.directions != below.directions || s.hidden_size != below.hidden_size ||
+          s.proj_size != below.proj_size || s.input_size != below.directions * below.out_size())
+        throw py::value_error("stacked layers must share cell, sizes and directions, each taking the one below's y");
+    }
+  }
+
+  // -> (y, state), or None when x or the state is not as the kernels take them.
+  py::object forward_ready(py::handle x, py::handle state) const {
+    const LayerSpec& s = layers_.front()->spec;
+    if (!is_kernel_array<T>(x)) return py::none();
+    const auto x_array = py::reinterpret_borrow<py::array>(x);
+    if (x_array.ndim() != 3 || x_array.shape(2) != s.input_size) return py::none();
+    index_t steps = x_array.shape(0), batch = x_array.shape(1);
+    if (batch_first_) {
+      std::swap(steps, batch);
+      if (steps != 1 && batch != 1) return py::none();
+    }
+    if (steps < 1) return py::none();
+    const index_t layers = index_t(layers_.size()), D = s.directions, rows = layers * D;
+    const index_t out = s.out_size(), H = s.hidden_size, y_width = D * out;
+    py::handle h0 = state, c0;
+    if (s.has_cell_state()) {
+      if (!PyTuple_CheckExact(state.ptr()) || PyTuple_GET_SIZE(state.ptr()) != 2) return py::none();
+      h0 = PyTuple_GET_ITEM(state.ptr(), 0);
+      c0 = PyTuple_GET_ITEM(state.ptr(), 1);
+      if (!has_kernel_shape<T>(c0, rows, batch, H)) return py::none();
+    }
+    if (!has_kernel_shape<T>(h0, rows, batch, out)) return py::none();
+    const auto data = [](py::handle a) { return static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data()); };
+
+    Array<T> y = batch_first_ ? output_array<T>({batch, steps, y_width}) : output_array<T>({steps, batch, y_width});
+    Array<T> h_n = output_array<T>({rows, batch, out});
+    std::optional<Array<T>> c_n;
+    if (c0) c_n = output_array<T>({rows, batch, H});
+    // The layers below the top write their y here, alternating: a layer reads the one below's.
+    AlignedBuffer<T> between[2];
+    for (index_t l = 0; l + 1 < layers && l < 2; ++l)
+      between[l] = AlignedBuffer<T>(checked_mul(steps * batch, y_width));
+
+    ForwardArgs<T> args;
+    args.steps = steps;
+    args.batch = batch;
+    args.x = data(x);
+    args.threads = num_threads();
+    {
+      py::gil_scoped_release release;
+      for (index_t l = 0; l < layers; ++l) {
+        const PackedLayer<T>& layer = *layers_[l];
+        args.h0 = data(h0) + l * D * batch * out;
+        args.c0 = c0 ? data(c0) + l * D * batch * H : nullptr;
+        args.y = l + 1 == layers ? y.mutable_data() : between[l % 2].data();
+        args.h_n = h_n.mutable_data() + l * D * batch * out;
+        args.c_n = c_n ? c_n->mutable_data() + l * D * batch * H : nullptr;
+        kernels_of<T>(*layer.isa).forward(layer, args, nullptr);
+        args.x = args.y;
+      }
+    }
+    if (!c_n) return py::make_tuple(y, h_n);
+    return py::make_tuple(y, py::make_tuple(h_n, *c_n));
+  }
+
+ private:
+  std::vector<std::shared_ptr<const PackedLayer<T>>> layers_;
+  bool batch_first_;
 };
 
 // -> (dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih or None, db_hh or None, dw_hr or None)
@@ -282,8 +344,12 @@ void bind_dtype(py::module_& m, const char* suffix) {
            py::arg("directions"), py::arg("bias"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
            py::arg("b_hh"), py::arg("w_hr"))
       .def("forward", &NativeLayer<T>::forward, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("lengths"),
-           py::arg("training"))
-      .def("forward_ready", &NativeLayer<T>::forward_ready, py::arg("x"), py::arg("state"));
+           py::arg("training"));
+
+  py::class_<NativeStack<T>>(m, (std::string("Stack") + suffix).c_str(),
+                             "A model's stacked layers, for streaming's one-call inference (forward_ready).")
+      .def(py::init<const std::vector<const NativeLayer<T>*>&, bool>(), py::arg("layers"), py::arg("batch_first"))
+      .def("forward_ready", &NativeStack<T>::forward_ready, py::arg("x"), py::arg("state"));
 }
 
 }  // namespace
