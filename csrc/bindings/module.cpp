@@ -255,6 +255,12 @@ class NativeStack {
     for (index_t l = 0; l + 1 < layers && l < 2; ++l)
       between[l] = AlignedBuffer<T>(checked_mul(steps * batch, y_width));
 
+    // Every pointer taken while the GIL is held (reading a Python object's data touches its count).
+    const T* const h0_data = data(h0);
+    const T* const c0_data = c0 ? data(c0) : nullptr;
+    T* const y_data = y.mutable_data();
+    T* const h_n_data = h_n.mutable_data();
+    T* const c_n_data = c_n ? c_n->mutable_data() : nullptr;
     ForwardArgs<T> args;
     args.steps = steps;
     args.batch = batch;
@@ -264,11 +270,11 @@ class NativeStack {
       py::gil_scoped_release release;
       for (index_t l = 0; l < layers; ++l) {
         const PackedLayer<T>& layer = *layers_[l];
-        args.h0 = data(h0) + l * D * batch * out;
-        args.c0 = c0 ? data(c0) + l * D * batch * H : nullptr;
-        args.y = l + 1 == layers ? y.mutable_data() : between[l % 2].data();
-        args.h_n = h_n.mutable_data() + l * D * batch * out;
-        args.c_n = c_n ? c_n->mutable_data() + l * D * batch * H : nullptr;
+        args.h0 = h0_data + l * D * batch * out;
+        args.c0 = c0_data ? c0_data + l * D * batch * H : nullptr;
+        args.y = l + 1 == layers ? y_data : between[l % 2].data();
+        args.h_n = h_n_data + l * D * batch * out;
+        args.c_n = c_n_data ? c_n_data + l * D * batch * H : nullptr;
         kernels_of<T>(*layer.isa).forward(layer, args, nullptr);
         args.x = args.y;
       }
