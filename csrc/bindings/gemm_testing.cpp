@@ -67,6 +67,7 @@ py::dict config_of(const GemmKernels<T>& k) {
   d["kc"] = k.kc;
   d["mc"] = k.mc;
   d["nc"] = k.nc;
+  d["a_in_place"] = k.a_in_place;
   d["narrow_kernel"] = k.narrow_kernel;
   d["narrow_mr"] = k.narrow_mr;
   d["narrow_nr"] = k.narrow_nr;
@@ -90,7 +91,8 @@ void bind_gemm_testing(py::module_& m) {
   m.def("_gemm", &gemm_testing, py::arg("a"), py::arg("b"), py::arg("transpose_a"), py::arg("isa"),
         py::arg("threads"), "Private: c = op(a) @ b with one ISA's GEMM (tests and benchmarks only).");
   m.def("_gemm_config", &gemm_config, py::arg("isa"), py::arg("dtype"),
-        "Private: the kernel names and blocking (mr, nr, kc, mc, nc, narrow_*, stream_*) of one ISA's GEMM.");
+        "Private: the kernel names and blocking (mr, nr, kc, mc, nc, a_in_place, narrow_*, stream_*) of one ISA's "
+        "GEMM.");
 }
 
 }  // namespace pyrnn

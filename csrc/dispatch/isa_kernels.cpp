@@ -21,9 +21,9 @@ const SequenceKernels<double> kernels_f64 = {pack_layer<double>, layer_forward<d
 template <typename T>
 constexpr GemmKernels<T> gemm_kernels() {
   using C = GemmConfig<T>;
-  return {gemm<T>,           C::kernel,       C::mr,           C::nr,          C::kc,
-          C::mc,             C::nc,           C::narrow_kernel, C::narrow_mr,   C::narrow_nr,
-          C::stream_kernel,  C::stream_max_m, C::stream_rows,  C::stream_cols};
+  return {gemm<T>,          C::kernel,       C::mr,          C::nr,         C::kc,          C::mc,
+          C::nc,            C::a_in_place,   C::narrow_kernel, C::narrow_mr, C::narrow_nr,
+          C::stream_kernel, C::stream_max_m, C::stream_rows,  C::stream_cols};
 }
 const GemmKernels<float> gemm_f32 = gemm_kernels<float>();
 const GemmKernels<double> gemm_f64 = gemm_kernels<double>();

@@ -31,6 +31,7 @@ struct GemmKernels {
                index_t ldb, T beta, T* c, index_t ldc, int threads);
   const char* microkernel;  // e.g. "f32_gemm_6x64__avx512"
   index_t mr, nr, kc, mc, nc;
+  bool a_in_place;  // the MR x NR tile reads a row-major A unpacked
   const char* narrow_kernel;  // narrow products (small n), e.g. "f32_gemm_14x16__avx512"
   index_t narrow_mr, narrow_nr;
   const char* stream_kernel;  // small-m path, e.g. "f32_gemm_stream8x512__avx512"

@@ -71,7 +71,7 @@ struct GemmArgs {
 // One thread's share of a product with m > stream_max_m, on MR x NR tiles (the main or the
 // narrow tile). Every thread of the team runs the same jc/pc loops (so all reach the barriers);
 // b_block is shared, a_block is the thread's own.
-template <typename T, int MR, int NR>
+template <typename T, int MR, int NR, bool kAInPlace>
 void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block) {
   using Cfg = GemmConfig<T>;
   constexpr index_t KC = Cfg::kc, MC = Cfg::mc / MR * MR, NC = Cfg::nc;
@@ -118,14 +118,21 @@ void gemm_thread(const GemmArgs<T>& g, int nth, int tid, T* b_block, T* a_block)
       }
       for (index_t ic = r0; ic < r1; ic += MC) {
         const index_t mc = min_of(MC, r1 - ic);
-        pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_panel, a_block);
+        const bool a_in_place = kAInPlace && !g.transpose_a;  // see gemm/config.h
+        if (!a_in_place) pack_a<T, MR>(g.transpose_a, ic, mc, MR, pc, kc, g.a, g.lda, a_panel, a_block);
         for (index_t jp = pj0; jp < pj1; ++jp) {
           const index_t cols = min_of(NR, nc - jp * NR);
           const T* panel = panels_base + (jp - origin) * kc * NR;
           T* c_panel = g.c + ic * g.ldc + jc + jp * NR;
-          for (index_t ir = 0; ir < mc; ir += MR)
-            gemm_ukernel_rows<T, MR, NR>(int(min_of(MR, mc - ir)), kc, a_block + ir / MR * a_panel, panel, beta,
-                                         c_panel + ir * g.ldc, g.ldc, cols);
+          for (index_t ir = 0; ir < mc; ir += MR) {
+            const int rows = int(min_of(MR, mc - ir));
+            if (a_in_place)
+              gemm_ukernel_rows<T, MR, NR, true>(rows, kc, g.a + (ic + ir) * g.lda + pc, g.lda, panel, beta,
+                                                 c_panel + ir * g.ldc, g.ldc, cols);
+            else
+              gemm_ukernel_rows<T, MR, NR, false>(rows, kc, a_block + ir / MR * a_panel, 0, panel, beta,
+                                                  c_panel + ir * g.ldc, g.ldc, cols);
+          }
         }
       }
     }
@@ -197,11 +204,11 @@ void gemm(bool transpose_a, index_t m, index_t n, index_t k, const T* a, index_t
     if (stream)
       gemm_detail::gemm_stream_thread(g, nth, tid, a_blocks.data() + tid * a_stride);
     else if (narrow)
-      gemm_detail::gemm_thread<T, int(Cfg::narrow_mr), int(Cfg::narrow_nr)>(g, nth, tid, b_block.data(),
-                                                                          a_blocks.data() + tid * a_stride);
+      gemm_detail::gemm_thread<T, int(Cfg::narrow_mr), int(Cfg::narrow_nr), true>(g, nth, tid, b_block.data(),
+                                                                                a_blocks.data() + tid * a_stride);
     else
-      gemm_detail::gemm_thread<T, int(Cfg::mr), int(Cfg::nr)>(g, nth, tid, b_block.data(),
-                                                              a_blocks.data() + tid * a_stride);
+      gemm_detail::gemm_thread<T, int(Cfg::mr), int(Cfg::nr), Cfg::a_in_place>(g, nth, tid, b_block.data(),
+                                                                               a_blocks.data() + tid * a_stride);
   };
   if (!parallel) {  // no OpenMP construct at all: even an if(false) region made a futex call
     thread_share(1, 0);

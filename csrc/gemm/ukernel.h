@@ -2,15 +2,17 @@
 // f64_gemm_6x32__avx512, f32_gemm_6x16__avx2, f64_gemm_6x8__avx2, f32_gemm_6x8__generic,
 // f64_gemm_6x4__generic (tile and name per ISA in gemm/config.h). ROWS x NR accumulators live in
 // registers for the whole k loop: each k step loads NR values of B (NR / width vectors), and for
-// each row broadcasts one value of the packed A panel into a fused multiply-add (generic: multiply
-// then add, the baseline ISA has no FMA).
+// each row broadcasts one value of op(A), from its packed panel or from A's row in place, into a
+// fused multiply-add (generic: multiply then add, the baseline ISA has no FMA).
 //
 // Contract (checked by assertions in debug builds):
 //   acc[i][j] = sum over p = 0, 1, ..., k-1 (in that order, from 0) of a[p*MR + i] * b[p*NR + j]
 //   C[i][j]   = acc[i][j]                  if beta == 0 (C is never read: it may hold NaN),
 //             = fma(beta, C[i][j], acc[i][j]) otherwise (beta == 1 gives C + acc exactly),
 //   for i < ROWS (template, 1..MR) and j < cols (1..NR).
-//   a  packed op(A) micro-panel: MR values per k step, the first ROWS of each read; any alignment.
+//   a  kAInPlace false: a packed op(A) micro-panel, MR values per k step, the first ROWS of each
+//      read (lda unused). kAInPlace true: ROWS rows of a row-major A itself, lda apart, k values
+//      each. Any alignment.
 //   b  packed B panel, k rows of NR values. All NR columns are read, so a panel with cols < NR
 //      must be zero-padded (pack_b does it); nothing past row k-1 is read. Any alignment
 //      (unaligned loads; pack_b's panels are 64-byte aligned when NR * sizeof(T) is a multiple).
@@ -88,9 +90,9 @@ struct Lanes : LanesOf<T, 16 / sizeof(T)> {
 
 }  // namespace gemm_detail
 
-template <typename T, int MR, int NR, int ROWS>
-void gemm_ukernel(index_t k, const T* __restrict a, const T* __restrict b, T beta, T* __restrict c, index_t ldc,
-                  index_t cols) {
+template <typename T, int MR, int NR, int ROWS, bool kAInPlace>
+void gemm_ukernel(index_t k, const T* __restrict a, index_t lda, const T* __restrict b, T beta, T* __restrict c,
+                  index_t ldc, index_t cols) {
   using L = gemm_detail::Lanes<T>;
   using V = typename L::V;
   constexpr int W = L::width, NV = NR / W;
@@ -110,11 +112,11 @@ void gemm_ukernel(index_t k, const T* __restrict a, const T* __restrict b, T bet
     for (int v = 0; v < NV; ++v) bv[v] = L::load(b + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; ++r) {
-      const V ar = L::splat(a[r]);
+      const V ar = L::splat(kAInPlace ? a[r * lda] : a[r]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = L::fmadd(ar, bv[v], acc[r][v]);
     }
-    a += MR;
+    a += kAInPlace ? 1 : MR;
     b += NR;
   }
 
@@ -148,12 +150,13 @@ void gemm_ukernel(index_t k, const T* __restrict a, const T* __restrict b, T bet
 }
 
 // Calls gemm_ukernel with ROWS = rows (1 <= rows <= MR): a full-height tile or an exact edge.
-template <typename T, int MR, int NR, int ROWS = MR>
-inline void gemm_ukernel_rows(int rows, index_t k, const T* a, const T* b, T beta, T* c, index_t ldc, index_t cols) {
+template <typename T, int MR, int NR, bool kAInPlace, int ROWS = MR>
+inline void gemm_ukernel_rows(int rows, index_t k, const T* a, index_t lda, const T* b, T beta, T* c, index_t ldc,
+                              index_t cols) {
   if constexpr (ROWS > 1) {
-    if (rows < ROWS) return gemm_ukernel_rows<T, MR, NR, ROWS - 1>(rows, k, a, b, beta, c, ldc, cols);
+    if (rows < ROWS) return gemm_ukernel_rows<T, MR, NR, kAInPlace, ROWS - 1>(rows, k, a, lda, b, beta, c, ldc, cols);
   }
-  gemm_ukernel<T, MR, NR, ROWS>(k, a, b, beta, c, ldc, cols);
+  gemm_ukernel<T, MR, NR, ROWS, kAInPlace>(k, a, lda, b, beta, c, ldc, cols);
 }
 
 }  // namespace pyrnn::PYRNN_ISA
