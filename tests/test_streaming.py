@@ -303,3 +303,16 @@ def test_a_step_with_a_state_as_returned_still_gets_forwards_messages():
                      (np.zeros((1, 3, 4), np.float32), re.escape("h0: expected shape (1, 3, 5)"))]:
         with pytest.raises(ValueError, match=match):
             model(x, state)
+
+
+@pytest.mark.parametrize("topology", ["1layer", "3layer", "2layer_batch_first"])
+def test_an_empty_batch_takes_the_one_call_path(topology):
+    """B = 0, one step, with a state as returned: empty results in the right shapes, natively."""
+    model, x, state, _, _, axis = setup("lstm", topology, np.float32, batch=0)
+    x = np.take(x, [0], axis=axis)
+    _, state = model(x, state)
+    result = model._forward_ready(x, state)
+    assert result is not None
+    y, (h, c) = result
+    assert y.shape == ((0, 1, 7) if model.batch_first else (1, 0, 7))
+    assert h.shape == c.shape == (model.num_layers, 0, 7)
