@@ -4,7 +4,8 @@ A layer owns its parameters (NumPy arrays, PyTorch's state_dict names) and, per 
 a native copy packed for the active ISA. Each stacked layer runs all its directions in one
 native call; this module only chains the layers, applies dropout between them and converts
 between the user's layout and the kernels' time-major one. An inference call whose x and state
-are already as the kernels take them (a streaming step) runs all the layers in one native call.
+are already as the kernels take them (a streaming step, or no state) runs all the layers in one
+native call.
 
 Shapes (D = 2 if bidirectional else 1, Hout = proj_size or hidden_size, L = num_layers):
     x       (T, B, I), (B, T, I) with batch_first, or (T, I) unbatched
@@ -159,10 +160,10 @@ class _Recurrent:
     def __call__(self, x, state=None, lengths=None):
         """Inference: -> (y, h_n) for RNN and GRU, (y, (h_n, c_n)) for LSTM."""
         if lengths is None:
-            # Streaming's path: a call that carries the state the previous one returned is done
-            # in one native call, all layers, when x and the state are already what the kernels
-            # take; then forward's checks and conversions could neither fail nor change anything,
-            # and they would cost more than a step of a small layer. Otherwise it returns None.
+            # One native call, all layers, when x and the state (None, or as the previous call
+            # returned it: streaming) are already what the kernels take; then forward's checks and
+            # conversions could neither fail nor change anything, and they would cost more than a
+            # step of a small layer. Otherwise it returns None.
             result = self._forward_ready(x, state)
             if result is not None:
                 return result

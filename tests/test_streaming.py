@@ -254,7 +254,7 @@ def _assert_same_call(model, x, state, expected_y, expected_state, name):
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype, cell, topology):
     """Inference on x and a state exactly as the kernels take them (the state as the previous
-    call returned it) is one native call for all the layers; anything else goes through
+    call returned it, or None) is one native call for all the layers; anything else goes through
     forward's conversions. Both ways give forward's bits."""
     model, x, state, _, _, axis = setup(cell, topology, dtype, batch=2)
     other = np.float64 if dtype == np.float32 else np.float32
@@ -267,13 +267,14 @@ def test_a_step_on_inputs_as_the_kernels_take_them_is_the_checked_forward(dtype,
     if c is not None:
         states.update({f"c_{k}": (h, v) for k, v in _unready_variants(c, other).items()})
         states["list_pair"] = [h, c]
-    cases = {"ready": (x, state), **{f"x_{k}": (v, state) for k, v in _unready_variants(x, other).items()},
+    cases = {"ready": (x, state), "no_state": (x, None),
+             **{f"x_{k}": (v, state) for k, v in _unready_variants(x, other).items()},
              **{k: (x, v) for k, v in states.items()}}
     for name, (x_case, state_case) in cases.items():
-        assert (ready(x_case, state_case) is None) == (name != "ready"), name
+        assert (ready(x_case, state_case) is None) == (name not in ("ready", "no_state")), name
         y, expected_state, _ = model.forward(x_case, state_case, training=False)
         _assert_same_call(model, x_case, state_case, y, expected_state, name)
-        if "other_dtype" not in name:  # the same values: the same bits as the ready call
+        if "other_dtype" not in name and name != "no_state":  # the same values: the ready call's bits
             _assert_same_call(model, x, state, y, expected_state, name)
 
 

@@ -200,8 +200,8 @@ class NativeLayer {
 // Streaming's path: a whole model's inference in one native call, its layers one after another,
 // when x and `state` are as the kernels take them: C-contiguous aligned arrays of dtype T, x of
 // shape (T >= 1, B, I) (with batch_first (B, T, I), taken only when T or B is 1, where its memory
-// is the time-major array's), and the state as the model's inference returns it: h_n, or the
-// tuple (h_n, c_n) for an LSTM, (L*D, B, size) each. Then forward's checks and conversions (in
+// is the time-major array's), and the state None (zeros) or as the model's inference returns it:
+// h_n, or the tuple (h_n, c_n) for an LSTM, (L*D, B, size) each. Then forward's checks and conversions (in
 // Python) could neither fail nor change anything, and they cost more than a step of a small layer.
 // Anything else -> None, and the caller takes the checked way, with its conversions and messages.
 // Same kernels, same inputs: the same bits as that way.
@@ -236,28 +236,36 @@ class NativeStack {
     if (steps < 1) return py::none();
     const index_t layers = index_t(layers_.size()), D = s.directions, rows = layers * D;
     const index_t out = s.out_size(), H = s.hidden_size, y_width = D * out;
+    const bool zero_state = state.is_none();
     py::handle h0 = state, c0;
-    if (s.has_cell_state()) {
+    if (s.has_cell_state() && !zero_state) {
       if (!PyTuple_CheckExact(state.ptr()) || PyTuple_GET_SIZE(state.ptr()) != 2) return py::none();
       h0 = PyTuple_GET_ITEM(state.ptr(), 0);
       c0 = PyTuple_GET_ITEM(state.ptr(), 1);
       if (!has_kernel_shape<T>(c0, rows, batch, H)) return py::none();
     }
-    if (!has_kernel_shape<T>(h0, rows, batch, out)) return py::none();
+    if (!zero_state && !has_kernel_shape<T>(h0, rows, batch, out)) return py::none();
     const auto data = [](py::handle a) { return static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data()); };
+    // No state: every layer starts from zeros, h (out <= H values a row) and c alike: the kernels
+    // only read them.
+    AlignedBuffer<T> zeros;
+    if (zero_state) {
+      zeros = AlignedBuffer<T>(checked_mul(rows * batch, H));
+      std::fill(zeros.data(), zeros.data() + zeros.size(), T(0));
+    }
 
     Array<T> y = batch_first_ ? output_array<T>({batch, steps, y_width}) : output_array<T>({steps, batch, y_width});
     Array<T> h_n = output_array<T>({rows, batch, out});
     std::optional<Array<T>> c_n;
-    if (c0) c_n = output_array<T>({rows, batch, H});
+    if (s.has_cell_state()) c_n = output_array<T>({rows, batch, H});
     // The layers below the top write their y here, alternating: a layer reads the one below's.
     AlignedBuffer<T> between[2];
     for (index_t l = 0; l + 1 < layers && l < 2; ++l)
       between[l] = AlignedBuffer<T>(checked_mul(steps * batch, y_width));
 
     // Every pointer taken while the GIL is held (reading a Python object's data touches its count).
-    const T* const h0_data = data(h0);
-    const T* const c0_data = c0 ? data(c0) : nullptr;
+    const T* const h0_data = zero_state ? zeros.data() : data(h0);
+    const T* const c0_data = !s.has_cell_state() ? nullptr : zero_state ? zeros.data() : data(c0);
     T* const y_data = y.mutable_data();
     T* const h_n_data = h_n.mutable_data();
     T* const c_n_data = c_n ? c_n->mutable_data() : nullptr;
