@@ -201,10 +201,10 @@ class NativeLayer {
 // when x and `state` are as the kernels take them: C-contiguous aligned arrays of dtype T, x of
 // shape (T >= 1, B, I) (with batch_first (B, T, I), taken only when T or B is 1, where its memory
 // is the time-major array's), and the state None (zeros) or as the model's inference returns it:
-// h_n, or the tuple (h_n, c_n) for an LSTM, (L*D, B, size) each. Then forward's checks and conversions (in
-// Python) could neither fail nor change anything, and they cost more than a step of a small layer.
-// Anything else -> None, and the caller takes the checked way, with its conversions and messages.
-// Same kernels, same inputs: the same bits as that way.
+// h_n, or the tuple (h_n, c_n) for an LSTM, (L*D, B, size) each. Then forward's checks and
+// conversions (in Python) could neither fail nor change anything, and they cost more than a step
+// of a small layer. Anything else -> None, and the caller takes the checked way, with its
+// conversions and messages. Same kernels, same inputs: the same bits as that way.
 template <typename T>
 class NativeStack {
  public:
