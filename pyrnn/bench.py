@@ -25,7 +25,8 @@ least 3 rounds; fewer than asked when they would overrun the per-case budget. Re
 median sample, in ms per call (streaming: ms per step, over STREAM_STEPS calls of T = 1 with
 the state carried). Ratios are best peer ms / pyrnn ms, so > 1 means pyrnn is faster. FLOPs
 per forward step G*2*B*H*(I+H) (G = 4/3/1), training 3x forward; GFLOP/s are also given as a %
-of the machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count).
+of the machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count; in a child
+process with OpenBLAS's own choice of kernel when this one runs under BLAS_KERNEL_OVERRIDES).
 
 The case list CASES is the one place the grid lives; bench/ and tests/ import it.
 """
@@ -42,6 +43,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import zlib
@@ -529,17 +531,55 @@ def thread_limits(threads):
 
 
 def matmul_gflops(n=2048, repeats=5):
-    """The machine's float32 GEMM rate: NumPy's n^3 matmul, median of `repeats`, GFLOP/s."""
+    """NumPy's float32 n^3 matmul in this process, median of `repeats`, GFLOP/s. Raises
+    CheckFailure when the product is wrong (a BLAS that miscomputes on this CPU has no rate)."""
     rng = np.random.default_rng(SEED)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    a @ b
+    product = a @ b
+    expected = a[:2].astype(np.float64) @ b.astype(np.float64)
+    if rel_err(product[:2], expected) > 1e-5:
+        raise CheckFailure(f"NumPy's float32 matmul is wrong on this machine: relative error "
+                           f"{rel_err(product[:2], expected):.1e} on its first rows")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9
+
+
+# Variables with which some machines steer OpenBLAS's choice of kernel, against bugs of older
+# OpenBLAS builds on newer CPUs. Under them a current NumPy can run an older kernel: on a Zen 5
+# with OPENBLAS_CORETYPE=Haswell, AVX2 instead of AVX-512, at 105 GFLOP/s a core instead of 195.
+BLAS_KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def machine_matmul_gflops(threads, repeats=5):
+    """-> (GFLOP/s, note): the machine's float32 GEMM rate at `threads` threads, NumPy's 2048^3
+    matmul. When this process's OpenBLAS runs under BLAS_KERNEL_OVERRIDES, the rate is measured
+    in a child process without them (OpenBLAS's own kernel for this CPU, checked like ours) and
+    the note gives this process's rate too; should the child fail, this process's rate, and the
+    note says why. Call within thread_limits(threads)."""
+    local = matmul_gflops(repeats=repeats)
+    overrides = {name: os.environ[name] for name in BLAS_KERNEL_OVERRIDES if name in os.environ}
+    if not overrides:
+        return local, ""
+    named = ", ".join(f"{name}={value}" for name, value in overrides.items())
+    env = {k: v for k, v in os.environ.items() if k not in overrides}
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this pyrnn's
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    code = f"from pyrnn.bench import matmul_gflops; print(matmul_gflops(repeats={int(repeats)}))"
+    try:
+        child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                               timeout=300, check=True)
+        rate = float(child.stdout.split()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        detail = exc.stderr.strip().splitlines()[-1] if getattr(exc, "stderr", None) else exc
+        return local, (f"this process's NumPy runs under {named}; measured so, as a child "
+                       f"without them failed: {detail}")
+    return rate, f"in a child process without {named}, under which this process's NumPy runs at {local:.1f}"
 
 
 # -- one case ----------------------------------------------------------------------------------
@@ -749,7 +789,7 @@ def run_bench(cases, *, threads, quick=False, rounds=None, peers=None, matmul_re
     rounds = rounds or (5 if quick else 7)
     sample_s, budget_s = (0.01, 5.0) if quick else (0.05, 45.0)
     with thread_limits(threads) as blas:
-        rate = matmul_gflops(repeats=matmul_repeats or (3 if quick else 5))
+        rate, rate_note = machine_matmul_gflops(threads, repeats=matmul_repeats or (3 if quick else 5))
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "isa": pyrnn.active_isa(), "threads": threads, "blas_threads": blas,
@@ -758,7 +798,7 @@ def run_bench(cases, *, threads, quick=False, rounds=None, peers=None, matmul_re
             "versions": {name: _version(name) for name in
                          ("numpy", "torch", "onnxruntime", "onnx", "threadpoolctl")},
             "load_average": _load_average(),
-            "matmul_gflops": rate, "peers": list(peers), "quick": quick, "rounds": rounds,
+            "matmul_gflops": rate, "matmul_note": rate_note, "peers": list(peers), "quick": quick, "rounds": rounds,
             "sample_s": sample_s, "budget_s": budget_s, "stream_steps": STREAM_STEPS,
             "tolerances": {"out_rtol": OUT_RTOL, "grad_rtol": GRAD_RTOL, "peer_rtol": PEER_RTOL},
         }
@@ -795,7 +835,8 @@ def format_table(report):
         f"{m['cpu']}",
         f"build: {', '.join(f'{k}={v}' for k, v in b.items())}",
         f"versions: python {m['python']}, {versions}",
-        f"machine rate: NumPy float32 matmul 2048^3 = {m['matmul_gflops']:.1f} GFLOP/s; "
+        f"machine rate: NumPy float32 matmul 2048^3 = {m['matmul_gflops']:.1f} GFLOP/s"
+        f"{' (' + m['matmul_note'] + ')' if m.get('matmul_note') else ''}; "
         f"load average {m['load_average']} at start, {m.get('load_average_end')} at end "
         f"({m['cpu_count']} CPUs)",
         f"times: median ms per call (streaming: per step, {m['stream_steps']} steps carried), "

@@ -115,6 +115,44 @@ def test_numpys_openblas_is_limited_without_threadpoolctl(monkeypatch):
     assert [get() for get, _ in calls] == before
 
 
+def test_machine_rate_is_measured_without_blas_kernel_overrides(monkeypatch):
+    """Under OPENBLAS_CORETYPE (set on some machines against old OpenBLAS bugs) a current NumPy
+    may run an older, slower kernel: the machine's rate then comes from a child process without
+    the override, at the same threads, and the note names the override and this process's rate.
+    A child that fails leaves this process's rate, with the reason; no override, no child."""
+    monkeypatch.setattr(bench, "matmul_gflops", lambda repeats: 50.0)
+    children = []
+
+    def child(args, env, **kwargs):
+        children.append(env)
+        return subprocess.CompletedProcess(args, 0, stdout="123.5\n", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", child)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    rate, note = bench.machine_matmul_gflops(2, repeats=1)
+    assert rate == 123.5 and "without OPENBLAS_CORETYPE=Haswell" in note and "50.0" in note
+    assert "OPENBLAS_CORETYPE" not in children[0] and children[0]["OPENBLAS_NUM_THREADS"] == "2"
+
+    def failing(args, env, **kwargs):
+        raise subprocess.CalledProcessError(1, args, stderr="Traceback ...\nImportError: no numpy")
+
+    monkeypatch.setattr(bench.subprocess, "run", failing)
+    rate, note = bench.machine_matmul_gflops(1, repeats=1)
+    assert rate == 50.0 and "ImportError: no numpy" in note
+
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert bench.machine_matmul_gflops(1, repeats=1) == (50.0, "")
+
+
+def test_machine_rate_child_runs(monkeypatch):
+    """The child process of machine_matmul_gflops imports this pyrnn and measures a rate."""
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")  # read at NumPy's import: changes only the child
+    with bench.thread_limits(1):
+        rate, note = bench.machine_matmul_gflops(1, repeats=1)
+    assert rate > 0 and note.startswith("in a child process without"), note
+
+
 def test_oracle_check_fails_on_a_wrong_pyrnn():
     case = TINY[3]
     workload = bench.Workload(case)
