@@ -2,7 +2,8 @@
 
 GFLOP/s from the analytic count 2*m*n*k; each case is timed interleaved with NumPy in the same
 process at the same thread count (NumPy's BLAS threads are fixed through OPENBLAS_NUM_THREADS /
-OMP_NUM_THREADS in a child process per thread count), median of the repeats after a warm-up.
+OMP_NUM_THREADS in a child process per thread count, which runs without OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE so that NumPy uses OpenBLAS's own kernel), median of the repeats after a warm-up.
 With several threads each timed batch follows a pause and an untimed warm-up batch: OpenBLAS's and
 OpenMP's idle workers spin for a while after a call and would otherwise steal the cores of
 whichever runs next, and a core woken from idle needs a moment to come back to speed.
@@ -94,6 +95,7 @@ def main():
         return
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from pyrnn import _core
+    from pyrnn.bench import BLAS_KERNEL_OVERRIDES
 
     info = _core.build_info()
     print(f"# build: {info['compiler']}, OpenMP {info['openmp']}, isas {info['available_isas']}")
@@ -102,8 +104,9 @@ def main():
             print(f"# {isa} {dt}: {_core._gemm_config(isa, dt)}")
     keys = None
     for threads in args.threads:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads))
+        # NumPy with OpenBLAS's own kernel for this CPU (see pyrnn.bench.BLAS_KERNEL_OVERRIDES)
+        env = {k: v for k, v in os.environ.items() if k not in BLAS_KERNEL_OVERRIDES}
+        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         cmd = [sys.executable, __file__, "--child", str(threads), "--repeats", str(args.repeats),
                "--isa", *args.isa, "--dtype", *args.dtype] + (["--quick"] if args.quick else [])
         if args.naive:
