@@ -13,8 +13,10 @@ loader have reports of their own at exit; those are counted, not judged.) Valgri
 AVX-512: under it the avx2 and generic kernels run. See docs/HACKING.md "Leak check".
 
 Each iteration, per ISA and per model (every cell; projection, directions, stacks, lengths,
-dropout, no bias, float64, batch_first): an inference call, a streaming step carrying its state
-(the bindings' forward_ready where the model has one layer), a training forward + backward, a
+dropout, no bias, float64, batch_first): an inference call with lengths and one without state,
+a streaming step carrying its state (both of the latter in one native call for all layers, the
+bindings' NativeStack, where x is C-contiguous: all but the batch_first model's step), a
+training forward + backward, a
 backward through a tape whose model was deleted, a backward after load_state_dict, and calls
 that fail argument checking in Python and in the bindings.
 """
@@ -40,7 +42,7 @@ def models():
         pyrnn.GRU(I, H, num_layers=2, dropout=0.5, seed=2),
         pyrnn.RNN(I, H, nonlinearity="relu", bias=False, seed=3),
         pyrnn.LSTM(I, H, batch_first=True, dtype=np.float64, seed=4),
-        pyrnn.LSTM(I, H, seed=5),  # one layer, time-major: its streaming steps take forward_ready
+        pyrnn.LSTM(I, H, seed=5),
     ]
 
 
@@ -51,6 +53,7 @@ def exercise(make_models, rng):
         shape = (B, T, I) if model.batch_first else (T, B, I)
         x = rng.standard_normal(shape).astype(model.dtype)
         _, state = model(x, lengths=lengths)
+        model(x)  # no state: NativeStack's zeros, unless batch_first
         model(x[:1] if not model.batch_first else x[:, :1], state)  # streaming: the state as returned
         y, _, tape = model.forward(x, lengths=lengths)
         model.backward(tape, np.ones_like(y))
