@@ -538,7 +538,7 @@ def matmul_gflops(n=2048, repeats=5):
     b = rng.standard_normal((n, n), dtype=np.float32)
     product = a @ b
     expected = a[:2].astype(np.float64) @ b.astype(np.float64)
-    if rel_err(product[:2], expected) > 1e-5:
+    if rel_err(product[:2], expected) > OUT_RTOL:
         raise CheckFailure(f"NumPy's float32 matmul is wrong on this machine: relative error "
                            f"{rel_err(product[:2], expected):.1e} on its first rows")
     times = []
