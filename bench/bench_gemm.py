@@ -95,7 +95,7 @@ def main():
         return
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from pyrnn import _core
-    from pyrnn.bench import BLAS_KERNEL_OVERRIDES
+    from pyrnn.bench import blas_child_env
 
     info = _core.build_info()
     print(f"# build: {info['compiler']}, OpenMP {info['openmp']}, isas {info['available_isas']}")
@@ -104,9 +104,7 @@ def main():
             print(f"# {isa} {dt}: {_core._gemm_config(isa, dt)}")
     keys = None
     for threads in args.threads:
-        # NumPy with OpenBLAS's own kernel for this CPU (see pyrnn.bench.BLAS_KERNEL_OVERRIDES)
-        env = {k: v for k, v in os.environ.items() if k not in BLAS_KERNEL_OVERRIDES}
-        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env = blas_child_env(threads)  # NumPy with OpenBLAS's own kernel for this CPU
         cmd = [sys.executable, __file__, "--child", str(threads), "--repeats", str(args.repeats),
                "--isa", *args.isa, "--dtype", *args.dtype] + (["--quick"] if args.quick else [])
         if args.naive:

@@ -536,11 +536,10 @@ def matmul_gflops(n=2048, repeats=5):
     rng = np.random.default_rng(SEED)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    product = a @ b
-    expected = a[:2].astype(np.float64) @ b.astype(np.float64)
-    if rel_err(product[:2], expected) > OUT_RTOL:
-        raise CheckFailure(f"NumPy's float32 matmul is wrong on this machine: relative error "
-                           f"{rel_err(product[:2], expected):.1e} on its first rows")
+    error = rel_err((a @ b)[:2], a[:2].astype(np.float64) @ b.astype(np.float64))
+    if error > OUT_RTOL:
+        raise CheckFailure(f"NumPy's float32 matmul is wrong on this machine: relative error {error:.1e} "
+                           "on its first rows")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -555,6 +554,14 @@ def matmul_gflops(n=2048, repeats=5):
 BLAS_KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+def blas_child_env(threads):
+    """The environment for a child process whose NumPy runs OpenBLAS's own kernel for this CPU
+    (no BLAS_KERNEL_OVERRIDES) on `threads` threads."""
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_KERNEL_OVERRIDES}
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
 def machine_matmul_gflops(threads, repeats=5):
     """-> (GFLOP/s, note): the machine's float32 GEMM rate at `threads` threads, NumPy's 2048^3
     matmul. When this process's OpenBLAS runs under BLAS_KERNEL_OVERRIDES, the rate is measured
@@ -566,8 +573,7 @@ def machine_matmul_gflops(threads, repeats=5):
     if not overrides:
         return local, ""
     named = ", ".join(f"{name}={value}" for name, value in overrides.items())
-    env = {k: v for k, v in os.environ.items() if k not in overrides}
-    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env = blas_child_env(threads)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this pyrnn's
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     code = f"from pyrnn.bench import matmul_gflops; print(matmul_gflops(repeats={int(repeats)}))"
@@ -579,7 +585,8 @@ def machine_matmul_gflops(threads, repeats=5):
         detail = exc.stderr.strip().splitlines()[-1] if getattr(exc, "stderr", None) else exc
         return local, (f"this process's NumPy runs under {named}; measured so, as a child "
                        f"without them failed: {detail}")
-    return rate, f"in a child process without {named}, under which this process's NumPy runs at {local:.1f}"
+    return rate, (f"in a child process without {named}, under which this process's NumPy runs at "
+                  f"{local:.1f}")
 
 
 # -- one case ----------------------------------------------------------------------------------
@@ -798,7 +805,8 @@ def run_bench(cases, *, threads, quick=False, rounds=None, peers=None, matmul_re
             "versions": {name: _version(name) for name in
                          ("numpy", "torch", "onnxruntime", "onnx", "threadpoolctl")},
             "load_average": _load_average(),
-            "matmul_gflops": rate, "matmul_note": rate_note, "peers": list(peers), "quick": quick, "rounds": rounds,
+            "matmul_gflops": rate, "matmul_note": rate_note, "peers": list(peers), "quick": quick,
+            "rounds": rounds,
             "sample_s": sample_s, "budget_s": budget_s, "stream_steps": STREAM_STEPS,
             "tolerances": {"out_rtol": OUT_RTOL, "grad_rtol": GRAD_RTOL, "peer_rtol": PEER_RTOL},
         }

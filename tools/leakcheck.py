@@ -16,9 +16,8 @@ Each iteration, per ISA and per model (every cell; projection, directions, stack
 dropout, no bias, float64, batch_first): an inference call with lengths and one without state,
 a streaming step carrying its state (both of the latter in one native call for all layers, the
 bindings' NativeStack, where x is C-contiguous: all but the batch_first model's step), a
-training forward + backward, a
-backward through a tape whose model was deleted, a backward after load_state_dict, and calls
-that fail argument checking in Python and in the bindings.
+training forward + backward, a backward through a tape whose model was deleted, a backward
+after load_state_dict, and calls that fail argument checking in Python and in the bindings.
 """
 import argparse
 import gc
