@@ -303,26 +303,20 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
 template <Cell kCell, int J>
 inline constexpr int kTileRows = (kVectorBytes == 64 ? 24 : 12) / (kGates<kCell> * J);
 
-// A unit block's panel up to this size stays in L1 (32 KiB on Zen 4) beside the rest of a step.
-inline constexpr index_t kL1PanelBytes = 24 * 1024;
-
-// Calls fn(StaticCount<J>{}) with the blocks per tile for this cell, `rows` to tile and panels
-// of `k` steps (a block's panel holds k*G*U values). LSTM: one block (4 vectors, 6 rows). RNN:
-// four (4 vectors, 6 rows; one block of 24 rows ran 1.4x slower at B = 64, bound by its
-// broadcasts). GRU: two blocks of 4 rows, 6 chains for a single row; but one block of 8 rows
-// when the rows fill it, which halves the panel loads that bound it there (GRU(256, 256) and
-// GRU(512, 512), B = 64: 4-6% faster, 12% with AVX2), and with AVX-512 one block when its panel
-// fits in L1: the sweep that alternates from step to step (for_each_block_tile) then starts on a
-// panel still in L1 (GRU(64, 128), B = 1: 2-3% faster; with H >= 256, 48 KiB panels, two blocks
-// stay 1-2% faster). AVX2's single-row tile of one block, 3 chains of 8 lanes, ran 15-19% slower
-// there.
-template <typename T, Cell kCell, typename Fn>
-PYRNN_SIMD_INLINE void with_tile_blocks(index_t rows, index_t k, Fn&& fn) {
-  const index_t panel_bytes = k * kGates<kCell> * kUnitBlock<T> * index_t(sizeof(T));
+// Calls fn(StaticCount<J>{}) with the blocks per tile for this cell and `rows` to tile. LSTM: one
+// block (4 vectors, 6 rows). RNN: four (4 vectors, 6 rows; one block of 24 rows ran 1.4x slower
+// at B = 64, bound by its broadcasts). GRU: two blocks of 4 rows, 6 chains for a single row; but
+// one block of 8 rows when the rows fill it, which halves the panel loads that bound it there
+// (GRU(256, 256) and GRU(512, 512), B = 64: 4-6% faster, 12% with AVX2). On Zen 4 one block was
+// also 2-3% faster at B = 1 where its panel fitted in L1 (H <= 128), the alternating sweep
+// (for_each_block_tile) then starting on a panel still there; on Zen 5 it made GRU(64, 128)
+// latency calls 10% slower on one thread and 16% on two, GRU(17, 33) 13% (tools/ab_inprocess.py).
+template <Cell kCell, typename Fn>
+PYRNN_SIMD_INLINE void with_tile_blocks(index_t rows, Fn&& fn) {
   if constexpr (kCell == Cell::lstm) {
     fn(StaticCount<1>{});
   } else if constexpr (kCell == Cell::gru) {
-    if (rows >= kTileRows<kCell, 1> || (kVectorBytes == 64 && panel_bytes <= kL1PanelBytes)) fn(StaticCount<1>{});
+    if (rows >= kTileRows<kCell, 1>) fn(StaticCount<1>{});
     else fn(StaticCount<2>{});
   } else {
     fn(StaticCount<4>{});
@@ -367,22 +361,22 @@ PYRNN_SIMD_INLINE void with_cell(Cell cell, Fn&& fn) {
   }
 }
 
-// The tiles of unit blocks [block_begin, block_end) for `rows` rows and panels of `k` steps,
-// in the order of for_each_block_tile: calls tile_fn(cell, tile_blocks, blocks, block0) with the
-// cell as std::integral_constant, the tiling's blocks per tile (with_tile_blocks) and this tile's
-// blocks as StaticCounts.
+// The tiles of unit blocks [block_begin, block_end) for `rows` rows, in the order of
+// for_each_block_tile: calls tile_fn(cell, tile_blocks, blocks, block0) with the cell as
+// std::integral_constant, the tiling's blocks per tile (with_tile_blocks) and this tile's blocks
+// as StaticCounts.
 //
 // It runs once per step, so it and the helpers above are inlined into the step: called out of
 // line, they copied their closures with wide loads that cannot take their data from the narrow
 // stores just made. Such a load waits for the stores before it to drain, and at the start of a
 // chained step those include the previous step's StepProgress::publish, a store to a line the
 // other threads are reading: ~3% of a 2-thread LSTM(1, 128) step sat on one such load.
-template <typename T, typename TileFn>
-PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t k, index_t block_begin, index_t block_end,
+template <typename TileFn>
+PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t block_begin, index_t block_end,
                                           bool backwards, TileFn tile_fn) {
   with_cell(cell, [&](auto cell_constant) {
     constexpr Cell kCell = decltype(cell_constant)::value;
-    with_tile_blocks<T, kCell>(rows, k, [&](auto tile_blocks) {
+    with_tile_blocks<kCell>(rows, [&](auto tile_blocks) {
       for_each_block_tile<decltype(tile_blocks)::value>(block_begin, block_end, backwards,
                                                         [&](auto blocks, index_t block0) {
                                                           tile_fn(cell_constant, tile_blocks, blocks, block0);
@@ -397,17 +391,17 @@ PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t k, in
 template <typename T, bool kChained>
 void fused_step_tiles(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
   bool first_tile = kChained;
-  for_each_unit_tile<T>(s.layer->spec.cell, s.batch, s.layer->spec.out_size(), block_begin, block_end, backwards,
-                        [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
-                          constexpr Cell kCell = decltype(cell)::value;
-                          constexpr int kRowsMax = kTileRows<kCell, decltype(tile_blocks)::value>;
-                          if (kChained && first_tile) {
-                            first_tile = false;
-                            fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, true>(s, block0);
-                          } else {
-                            fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, false>(s, block0);
-                          }
-                        });
+  for_each_unit_tile(s.layer->spec.cell, s.batch, block_begin, block_end, backwards,
+                     [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
+                       constexpr Cell kCell = decltype(cell)::value;
+                       constexpr int kRowsMax = kTileRows<kCell, decltype(tile_blocks)::value>;
+                       if (kChained && first_tile) {
+                         first_tile = false;
+                         fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, true>(s, block0);
+                       } else {
+                         fused_step_rows<T, kCell, kRowsMax, decltype(blocks)::value, false>(s, block0);
+                       }
+                     });
 }
 
 template <typename T>
@@ -441,15 +435,15 @@ template <typename T>
 void project_unit_blocks(const PackedLayer<T>& L, const ForwardArgs<T>& a, index_t d, index_t block_begin,
                          index_t block_end, bool backwards, T* x_proj) {
   const index_t rows = a.steps * a.batch;
-  for_each_unit_tile<T>(L.spec.cell, rows, L.spec.input_size, block_begin, block_end, backwards,
-                        [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
-                          constexpr Cell kCell = decltype(cell)::value;
-                          for_each_row_tile<kTileRows<kCell, decltype(tile_blocks)::value>>(
-                              rows, [&](auto tile_rows, index_t row0) {
-                                project_tile<T, kCell, decltype(tile_rows)::value, decltype(blocks)::value>(
-                                    L, a.x, row0, d, block0, x_proj);
-                              });
-                        });
+  for_each_unit_tile(L.spec.cell, rows, block_begin, block_end, backwards,
+                     [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
+                       constexpr Cell kCell = decltype(cell)::value;
+                       for_each_row_tile<kTileRows<kCell, decltype(tile_blocks)::value>>(
+                           rows, [&](auto tile_rows, index_t row0) {
+                             project_tile<T, kCell, decltype(tile_rows)::value, decltype(blocks)::value>(
+                                 L, a.x, row0, d, block0, x_proj);
+                           });
+                     });
 }
 
 // With project_in_teams, x_proj arrives empty and each thread fills the columns it reads:
