@@ -85,6 +85,15 @@ inline bool row_valid(const StepContext<T>& s, index_t b) {
 template <Cell kCell>
 inline constexpr index_t kGates = kCell == Cell::lstm ? 4 : (kCell == Cell::gru ? 3 : 1);
 
+// Row b of this direction's columns in x_proj (a step's x_proj, s.x_proj or s.next_x_proj): gate g
+// of unit u at [g * Hp + u].
+template <typename T, Cell kCell>
+inline const T* x_proj_row(const StepContext<T>& s, const T* x_proj, index_t b) {
+  constexpr index_t G = kGates<kCell>;
+  const index_t Hp = s.layer->padded_hidden;
+  return x_proj + b * s.layer->spec.directions * G * Hp + s.direction * G * Hp;
+}
+
 // The cell maths on one row's accumulators for one unit block (units u0 .. u0+n-1 are real).
 template <typename T, Cell kCell>
 PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<T>* acc) {
@@ -142,7 +151,7 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
     }
     Lanes<T> h_new;
     if constexpr (kCell == Cell::gru) {
-      const T* x_row = s.x_proj + b * D * 3 * Hp + d * 3 * Hp;
+      const T* x_row = x_proj_row<T, kCell>(s, s.x_proj, b);
       const Lanes<T> x_n = load_lanes(x_row + 2 * Hp + u0) + load_lanes(s.x_bias + 2 * Hp + u0);
       const GruStep<T> step = gru_forward<T>(acc, x_n, h_prev);
       h_new = step.h;
@@ -218,13 +227,13 @@ template <typename T, Cell kCell, int kBlocks>
 PYRNN_SIMD_INLINE void prefetch_x_proj(const StepContext<T>& s, const T* x_proj, index_t row_begin, index_t row_end,
                                        index_t block0) {
   constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>;
-  const PackedLayer<T>& L = *s.layer;
-  const index_t Hp = L.padded_hidden, row_stride = L.spec.directions * G * Hp;
+  const index_t Hp = s.layer->padded_hidden;
   const index_t blocks = block0 + kBlocks < Hp / U ? kBlocks : Hp / U - block0;
-  const T* first = x_proj + s.direction * G * Hp + block0 * U;
-  for (index_t b = row_begin; b < row_end; ++b)
+  for (index_t b = row_begin; b < row_end; ++b) {
+    const T* row = x_proj_row<T, kCell>(s, x_proj, b) + block0 * U;
     for (index_t jb = 0; jb < blocks; ++jb)
-      for (index_t g = 0; g < G; ++g) __builtin_prefetch(first + b * row_stride + g * Hp + jb * U, 0, 3);
+      for (index_t g = 0; g < G; ++g) __builtin_prefetch(row + g * Hp + jb * U, 0, 3);
+  }
 }
 
 // A tile of a batch with several row tiles per block prefetches the lines of x_proj that the
@@ -260,8 +269,7 @@ template <typename T, Cell kCell, int kRows, int kBlocks, bool kWaitForH>
 void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
   constexpr index_t G = kGates<kCell>, U = kUnitBlock<T>;
   const PackedLayer<T>& L = *s.layer;
-  const index_t Hp = L.padded_hidden, Hout = L.spec.out_size(), row_stride = L.spec.directions * G * Hp;
-  const index_t x_offset = s.direction * G * Hp;
+  const index_t Hp = L.padded_hidden, Hout = L.spec.out_size();
 
   if (s.x != nullptr) project_tile<T, kCell, kRows, kBlocks>(L, s.x, b0, s.direction, block0, s.x_proj);
   else if (s.batch > kRows) prefetch_next_tile<T, kCell, kRows, kBlocks>(s, b0, block0);
@@ -271,7 +279,7 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
     const index_t u0 = (block0 + jb) * U;
     panel[jb] = s.panels + (block0 + jb) * Hout * G * U;
     for (int r = 0; r < kRows; ++r) {
-      const T* x_row = s.x_proj + (b0 + r) * row_stride + x_offset;
+      const T* x_row = x_proj_row<T, kCell>(s, s.x_proj, b0 + r);
       for (index_t g = 0; g < G; ++g) {
         if (kCell == Cell::gru && g == 2) acc[r][jb][g] = load_lanes(s.hn_bias + u0);
         else acc[r][jb][g] = load_lanes(x_row + g * Hp + u0) + load_lanes(s.x_bias + g * Hp + u0);
@@ -385,13 +393,13 @@ PYRNN_SIMD_INLINE void for_each_unit_tile(Cell cell, index_t rows, index_t block
   });
 }
 
-// One step's tiles over unit blocks [block_begin, block_end). kChained: the first tile waits for
-// the other threads' parts of h (StepProgress); a separate instance keeps the code of the
-// unchained step as it was (a run-time flag made a streaming GRU step 1.5% slower).
+// One step's tiles over the thread's unit blocks, in the step's sweep. kChained: the first tile
+// waits for the other threads' parts of h (StepProgress); a separate instance keeps the code of
+// the unchained step as it was (a run-time flag made a streaming GRU step 1.5% slower).
 template <typename T, bool kChained>
-void fused_step_tiles(const StepContext<T>& s, index_t block_begin, index_t block_end, bool backwards) {
+void fused_step_tiles(const StepContext<T>& s) {
   bool first_tile = kChained;
-  for_each_unit_tile(s.layer->spec.cell, s.batch, block_begin, block_end, backwards,
+  for_each_unit_tile(s.layer->spec.cell, s.batch, s.block_begin, s.block_end, s.backwards,
                      [&](auto cell, auto tile_blocks, auto blocks, index_t block0) {
                        constexpr Cell kCell = decltype(cell)::value;
                        constexpr int kRowsMax = kTileRows<kCell, decltype(tile_blocks)::value>;
@@ -406,8 +414,8 @@ void fused_step_tiles(const StepContext<T>& s, index_t block_begin, index_t bloc
 
 template <typename T>
 void fused_step(const StepContext<T>& s) {
-  if (s.progress != nullptr) fused_step_tiles<T, true>(s, s.block_begin, s.block_end, s.backwards);
-  else fused_step_tiles<T, false>(s, s.block_begin, s.block_end, s.backwards);
+  if (s.progress != nullptr) fused_step_tiles<T, true>(s);
+  else fused_step_tiles<T, false>(s);
 }
 
 // h_next[b, p] = r[b] . W_hr[p] for p in [p_begin, p_end): the LSTM projection, rows past their
