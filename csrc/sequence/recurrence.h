@@ -344,9 +344,11 @@ void fused_step_rows(const StepContext<T>& s, index_t block0) {
 // alternates from step to step, counting the layer's steps over all its calls (a streaming step
 // is a call), so a step starts on the panels the previous one read last, which are still in
 // cache: with a W_hh slice near the size of L2, sweeping one way every step would evict each
-// panel shortly before its next use (1-5% on latency cases with H = 256 and 512, one thread; 9%
-// on a streaming step of GRU(64, 256), one thread). Blocks are independent, so the order changes
-// no result.
+// panel shortly before its next use. Sweeping one way only, one thread, was slower by 1-5% on
+// Zen 4's latency cases with H = 256 and 512 and 9% on a streaming step of GRU(64, 256); on
+// Zen 5 by 23-31% on LSTM(64, 256) latency calls, 12-18% on streaming steps of GRU and
+// LSTM(64, 256), 11% on GRU(64, 128) latency calls (LSTM(64, 128): 1%). Blocks are
+// independent, so the order changes no result.
 template <int J, typename TileFn>
 PYRNN_SIMD_INLINE void for_each_block_tile(index_t block_begin, index_t block_end, bool backwards, TileFn tile_fn) {
   const index_t tiles = (block_end - block_begin) / J, singles_begin = block_begin + tiles * J;
