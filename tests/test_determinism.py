@@ -16,7 +16,8 @@ CONFIGS = {
 }
 # Large enough that the kernels split the work between threads (H spans several unit blocks),
 # and a batch that takes other tiles than a sequence alone (GRU with H > 128: two-block tiles
-# under 8 rows, one-block tiles from 8).
+# under 8 rows, one-block tiles from 8; LSTM with AVX2: two-block tiles for one row, one-block
+# tiles for more).
 STEPS, BATCH, INPUT, HIDDEN = 9, 9, 24, 136
 
 

@@ -319,10 +319,15 @@ inline constexpr int kTileRows = (kVectorBytes == 64 ? 24 : 12) / (kGates<kCell>
 // also 2-3% faster at B = 1 where its panel fitted in L1 (H <= 128), the alternating sweep
 // (for_each_block_tile) then starting on a panel still there; on Zen 5 it made GRU(64, 128)
 // latency calls 10% slower on one thread and 16% on two, GRU(17, 33) 13% (tools/ab_inprocess.py).
+// With AVX2 a single LSTM row takes two blocks: 8 chains, where one block's 4 leave the FMAs
+// waiting on their latency (a 256-bit FMA takes 5 cycles, one issued per cycle, on Zen 1).
+// There, one thread, B = 1: LSTM(64, 128..512) calls 4-30% faster, streaming steps 7-14%
+// (docs/HACKING.md); with AVX-512 two blocks at B = 1 made no difference.
 template <Cell kCell, typename Fn>
 PYRNN_SIMD_INLINE void with_tile_blocks(index_t rows, Fn&& fn) {
   if constexpr (kCell == Cell::lstm) {
-    fn(StaticCount<1>{});
+    if (kVectorBytes == 32 && rows == 1) fn(StaticCount<2>{});
+    else fn(StaticCount<1>{});
   } else if constexpr (kCell == Cell::gru) {
     if (rows >= kTileRows<kCell, 1>) fn(StaticCount<1>{});
     else fn(StaticCount<2>{});
