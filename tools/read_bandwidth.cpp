@@ -1,8 +1,9 @@
 // Read bandwidth per core for a working set of each size: the bound of the small-batch
 // recurrences, which stream W_hh (G*H*Hout floats) once per step from the cache level that holds it.
-// Each thread sums its own buffer with 512-bit loads into 8 independent accumulators, repeatedly.
+// Each thread sums its own buffer with vector loads (512-bit with -mavx512f, else 256-bit) into 8
+// independent accumulators, repeatedly.
 //
-//   g++ -O2 -mavx512f -fopenmp tools/read_bandwidth.cpp -o /tmp/read_bandwidth
+//   g++ -O2 -mavx512f -fopenmp tools/read_bandwidth.cpp -o /tmp/read_bandwidth   # or -mavx2
 //   OMP_NUM_THREADS=1 /tmp/read_bandwidth    # then OMP_NUM_THREADS=2: each core its own buffer
 #include <immintrin.h>
 #include <omp.h>
@@ -14,23 +15,40 @@
 
 namespace {
 
+#if defined(__AVX512F__)
+using Vector = __m512;
+inline Vector vzero() { return _mm512_setzero_ps(); }
+inline Vector vadd(Vector a, Vector b) { return _mm512_add_ps(a, b); }
+inline Vector vload(const float* p) { return _mm512_load_ps(p); }
+inline void vstore(float* p, Vector v) { _mm512_store_ps(p, v); }
+#elif defined(__AVX2__)
+using Vector = __m256;
+inline Vector vzero() { return _mm256_setzero_ps(); }
+inline Vector vadd(Vector a, Vector b) { return _mm256_add_ps(a, b); }
+inline Vector vload(const float* p) { return _mm256_load_ps(p); }
+inline void vstore(float* p, Vector v) { _mm256_store_ps(p, v); }
+#else
+#error "compile with -mavx512f or -mavx2"
+#endif
+constexpr std::size_t kLanes = sizeof(Vector) / sizeof(float);
+
 // GB/s of one thread reading `bytes` (a multiple of 512) over and over, ~0.3 s in all.
 double read_rate(std::size_t bytes) {
   const std::size_t floats = bytes / sizeof(float);
   float* data = static_cast<float*>(std::aligned_alloc(64, bytes));
   for (std::size_t i = 0; i < floats; ++i) data[i] = 1e-6f * static_cast<float>(i % 7);
   const std::size_t sweeps = 1 + static_cast<std::size_t>(1e9 / static_cast<double>(bytes));
-  __m512 acc[8];
-  for (__m512& a : acc) a = _mm512_setzero_ps();
+  Vector acc[8];
+  for (Vector& a : acc) a = vzero();
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t sweep = 0; sweep < sweeps; ++sweep)
-    for (std::size_t i = 0; i < floats; i += 128)
+    for (std::size_t i = 0; i < floats; i += 8 * kLanes)
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(data + i + 16 * j));
+      for (std::size_t j = 0; j < 8; ++j) acc[j] = vadd(acc[j], vload(data + i + kLanes * j));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (int j = 1; j < 8; ++j) acc[0] = _mm512_add_ps(acc[0], acc[j]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, acc[0]);
+  for (int j = 1; j < 8; ++j) acc[0] = vadd(acc[0], acc[j]);
+  alignas(64) float lanes[kLanes];
+  vstore(lanes, acc[0]);
   volatile float sink = lanes[0];  // keeps the loop
   (void)sink;
   std::free(data);
