@@ -321,7 +321,7 @@ inline constexpr int kTileRows = (kVectorBytes == 64 ? 24 : 12) / (kGates<kCell>
 // latency calls 10% slower on one thread and 16% on two, GRU(17, 33) 13% (tools/ab_inprocess.py).
 // With AVX2 a single LSTM row takes two blocks: 8 chains, where one block's 4 leave the FMAs
 // waiting on their latency (a 256-bit FMA takes 5 cycles, one issued per cycle, on Zen 1).
-// There, one thread, B = 1: LSTM(64, 128..512) calls 4-30% faster, streaming steps 7-14%
+// There, one thread, B = 1: LSTM(64, 128..512) calls 3-30% faster, streaming steps 5-14%
 // (docs/HACKING.md); with AVX-512 two blocks at B = 1 made no difference.
 template <Cell kCell, typename Fn>
 PYRNN_SIMD_INLINE void with_tile_blocks(index_t rows, Fn&& fn) {
