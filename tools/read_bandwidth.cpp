@@ -5,7 +5,6 @@
 //
 //   g++ -O2 -mavx512f -fopenmp tools/read_bandwidth.cpp -o /tmp/read_bandwidth   # or -mavx2
 //   OMP_NUM_THREADS=1 /tmp/read_bandwidth    # then OMP_NUM_THREADS=2: each core its own buffer
-#include <immintrin.h>
 #include <omp.h>
 
 #include <chrono>
@@ -16,21 +15,14 @@
 namespace {
 
 #if defined(__AVX512F__)
-using Vector = __m512;
-inline Vector vzero() { return _mm512_setzero_ps(); }
-inline Vector vadd(Vector a, Vector b) { return _mm512_add_ps(a, b); }
-inline Vector vload(const float* p) { return _mm512_load_ps(p); }
-inline void vstore(float* p, Vector v) { _mm512_store_ps(p, v); }
+constexpr std::size_t kVectorBytes = 64;
 #elif defined(__AVX2__)
-using Vector = __m256;
-inline Vector vzero() { return _mm256_setzero_ps(); }
-inline Vector vadd(Vector a, Vector b) { return _mm256_add_ps(a, b); }
-inline Vector vload(const float* p) { return _mm256_load_ps(p); }
-inline void vstore(float* p, Vector v) { _mm256_store_ps(p, v); }
+constexpr std::size_t kVectorBytes = 32;
 #else
 #error "compile with -mavx512f or -mavx2"
 #endif
-constexpr std::size_t kLanes = sizeof(Vector) / sizeof(float);
+typedef float Vector __attribute__((vector_size(kVectorBytes)));  // GCC's vector extension
+constexpr std::size_t kLanes = kVectorBytes / sizeof(float);
 
 // GB/s of one thread reading `bytes` (a multiple of 512) over and over, ~0.3 s in all.
 double read_rate(std::size_t bytes) {
@@ -38,18 +30,15 @@ double read_rate(std::size_t bytes) {
   float* data = static_cast<float*>(std::aligned_alloc(64, bytes));
   for (std::size_t i = 0; i < floats; ++i) data[i] = 1e-6f * static_cast<float>(i % 7);
   const std::size_t sweeps = 1 + static_cast<std::size_t>(1e9 / static_cast<double>(bytes));
-  Vector acc[8];
-  for (Vector& a : acc) a = vzero();
+  Vector acc[8] = {};
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t sweep = 0; sweep < sweeps; ++sweep)
     for (std::size_t i = 0; i < floats; i += 8 * kLanes)
 #pragma GCC unroll 8
-      for (std::size_t j = 0; j < 8; ++j) acc[j] = vadd(acc[j], vload(data + i + kLanes * j));
+      for (std::size_t j = 0; j < 8; ++j) acc[j] += *reinterpret_cast<const Vector*>(data + i + kLanes * j);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (int j = 1; j < 8; ++j) acc[0] = vadd(acc[0], acc[j]);
-  alignas(64) float lanes[kLanes];
-  vstore(lanes, acc[0]);
-  volatile float sink = lanes[0];  // keeps the loop
+  for (int j = 1; j < 8; ++j) acc[0] += acc[j];
+  volatile float sink = acc[0][0];  // keeps the loop
   (void)sink;
   std::free(data);
   return static_cast<double>(sweeps * bytes) / seconds / 1e9;
