@@ -20,22 +20,24 @@ namespace {
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;
 using Vector = __m512;
-inline Vector broadcast(float x) { return _mm512_set1_ps(x); }
-inline Vector load(const float* p) { return _mm512_load_ps(p); }
-inline Vector fma(Vector a, Vector b, Vector c) { return _mm512_fmadd_ps(a, b, c); }
-inline Vector add(Vector a, Vector b) { return _mm512_add_ps(a, b); }
-inline float first(Vector a) { return _mm512_cvtss_f32(a); }
+#define KLOOP_PS(operation) _mm512_##operation##_ps
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kLanes = 8;
 using Vector = __m256;
-inline Vector broadcast(float x) { return _mm256_set1_ps(x); }
-inline Vector load(const float* p) { return _mm256_load_ps(p); }
-inline Vector fma(Vector a, Vector b, Vector c) { return _mm256_fmadd_ps(a, b, c); }
-inline Vector add(Vector a, Vector b) { return _mm256_add_ps(a, b); }
-inline float first(Vector a) { return _mm256_cvtss_f32(a); }
+#define KLOOP_PS(operation) _mm256_##operation##_ps
 #else
 #error "compile with -mavx512f or with -mavx2 -mfma"
 #endif
+
+inline Vector broadcast(float x) { return KLOOP_PS(set1)(x); }
+inline Vector load(const float* p) { return KLOOP_PS(load)(p); }
+inline Vector fma(Vector a, Vector b, Vector c) { return KLOOP_PS(fmadd)(a, b, c); }
+inline Vector add(Vector a, Vector b) { return KLOOP_PS(add)(a, b); }
+inline float first(Vector a) {
+  alignas(64) float lanes[kLanes];
+  KLOOP_PS(store)(lanes, a);
+  return lanes[0];
+}
 
 enum class Loop { fma_broadcast, fma_fixed_h, add };
 
