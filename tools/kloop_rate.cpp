@@ -18,16 +18,15 @@
 namespace {
 
 #if defined(__AVX512F__)
-constexpr int kLanes = 16;
 using Vector = __m512;
 #define KLOOP_PS(operation) _mm512_##operation##_ps
 #elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kLanes = 8;
 using Vector = __m256;
 #define KLOOP_PS(operation) _mm256_##operation##_ps
 #else
 #error "compile with -mavx512f or with -mavx2 -mfma"
 #endif
+constexpr int kLanes = sizeof(Vector) / sizeof(float);
 
 inline Vector broadcast(float x) { return KLOOP_PS(set1)(x); }
 inline Vector load(const float* p) { return KLOOP_PS(load)(p); }
@@ -66,9 +65,8 @@ __attribute__((noinline)) float step(const float* panels, int blocks, int K, con
 // Vectors a ns (one FMA or add per vector) of `calls` steps over `bytes` of panels; the median of 15.
 template <int C, Loop kLoop>
 double rate(std::size_t bytes) {
-  const std::size_t vector_bytes = kLanes * sizeof(float);
-  const int K = static_cast<int>(std::min<std::size_t>(256, bytes / (2 * vector_bytes * C)));
-  const int blocks = static_cast<int>(bytes / (vector_bytes * K * C));
+  const int K = static_cast<int>(std::min<std::size_t>(256, bytes / (2 * sizeof(Vector) * C)));
+  const int blocks = static_cast<int>(bytes / (sizeof(Vector) * K * C));
   const std::size_t floats = static_cast<std::size_t>(blocks) * K * C * kLanes;
   float* panels = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
   for (std::size_t i = 0; i < floats; ++i) panels[i] = 1e-3f * static_cast<float>(i % 7);
@@ -87,7 +85,8 @@ double rate(std::size_t bytes) {
   return rates[rates.size() / 2];
 }
 
-// n rounds of FMAs on 10 independent register chains, no loads.
+// n rounds of FMAs on 10 independent register chains, no loads. Named variables, not an array:
+// GCC kept an array of chains in memory across the loop.
 __attribute__((noinline)) float fma_chains(long n) {
   Vector a0 = broadcast(1.0f), a1 = broadcast(1.1f), a2 = broadcast(1.2f), a3 = broadcast(1.3f), a4 = broadcast(1.4f),
          a5 = broadcast(1.5f), a6 = broadcast(1.6f), a7 = broadcast(1.7f), a8 = broadcast(1.8f), a9 = broadcast(1.9f);
