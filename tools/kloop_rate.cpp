@@ -62,6 +62,20 @@ __attribute__((noinline)) float step(const float* panels, int blocks, int K, con
   return first(total);
 }
 
+// The median of `repeats` timings of run(), which returns the vectors it processed: vectors a ns.
+template <typename Run>
+double median_rate(int repeats, Run run) {
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    const double vectors = run();
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    rates.push_back(vectors / ns);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
 // Vectors a ns (one FMA or add per vector) of `calls` steps over `bytes` of panels; the median of 15.
 template <int C, Loop kLoop>
 double rate(std::size_t bytes) {
@@ -72,17 +86,13 @@ double rate(std::size_t bytes) {
   for (std::size_t i = 0; i < floats; ++i) panels[i] = 1e-3f * static_cast<float>(i % 7);
   std::vector<float> h(K, 0.5f);
   const int calls = std::max(1, static_cast<int>((std::size_t(64) << 20) / bytes));
-  std::vector<double> rates;
   volatile float sink = 0;
-  for (int r = 0; r < 15; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+  const double result = median_rate(15, [&] {
     for (int i = 0; i < calls; ++i) sink = sink + step<C, kLoop>(panels, blocks, K, h.data());
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-    rates.push_back(static_cast<double>(calls) * blocks * K * C / ns);
-  }
+    return static_cast<double>(calls) * blocks * K * C;
+  });
   std::free(panels);
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+  return result;
 }
 
 // n rounds of FMAs on 10 independent register chains, no loads. Named variables, not an array:
@@ -100,17 +110,12 @@ __attribute__((noinline)) float fma_chains(long n) {
 
 // FMAs a ns on registers alone: the FMA peak, the median of 7.
 double register_peak() {
-  std::vector<double> rates;
-  volatile float sink = 0;
   const long n = 20000000;
-  for (int r = 0; r < 7; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+  volatile float sink = 0;
+  return median_rate(7, [&] {
     sink = sink + fma_chains(n);
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-    rates.push_back(10.0 * n / ns);
-  }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+    return 10.0 * n;
+  });
 }
 
 }  // namespace
