@@ -105,6 +105,8 @@ def special_values(dtype):
         (fi.nmant + 3) * np.log(2.0) / 2,  # tanh rounds to 1: 2 e^-2x = 2^-(nmant + 2)
         0.625,  # tanh: polynomial / exp boundary
         -104.0, 89.0, -746.0, 710.0,  # exp's clamp bounds (float / double)
+        87.0, 708.0,  # sigmoid: exp_normal up to here, exp beyond (float / double)
+        9.0, 19.0,  # tanh: clamped here for exp_normal (float / double)
     ]
     extra = np.array([np.nan], dtype)
     return np.concatenate([base, -base, neighbours(points, dtype), extra])
@@ -218,6 +220,20 @@ def test_relative_accuracy_near_zero_and_far_left(isa, dtype):
     s = _core._vmath("sigmoid", np.array([-80.0], dtype), isa)[0]
     exact = np.exp(np.longdouble(-80)) / (1 + np.exp(np.longdouble(-80)))
     assert abs(np.longdouble(s) / exact - 1) <= ULP_BOUND["sigmoid", dtype] * fi.eps
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_same_bits_beside_a_far_lane(isa, dtype):
+    # A vector with a lane past exp_normal's range (|x| > 87 / 708) takes exp for every lane:
+    # each of the others must come out with the bits it has in a vector without one.
+    limit = 87.0 if dtype == np.float32 else 708.0
+    rng = np.random.default_rng(SEED)
+    x = np.concatenate([rng.uniform(-limit, limit, 4096), rng.standard_normal(4096) * 8,
+                        neighbours([limit], dtype)]).astype(dtype)
+    x = x[np.abs(x) <= limit]
+    mixed = np.empty(2 * x.size, dtype)
+    mixed[0::2], mixed[1::2] = x, dtype(-2 * limit)  # one far lane beside every value
+    np.testing.assert_array_equal(_core._vmath("sigmoid", mixed, isa)[0::2], _core._vmath("sigmoid", x, isa))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -19,6 +19,9 @@
 //   unspecified value). Rounded once (so exact unless the result is subnormal) on avx512
 //   always, elsewhere when x * 2^(n/2) is normal -- e.g. for 0.5 <= |x| < 2 and n >= -250
 //   (float) / -2040 (double), which is what exp needs.
+//   ldexp_normal(x, n) = x * 2^n, one multiplication by 2^n built in the exponent field: exact
+//   where 2^n and x * 2^n are normal numbers (the caller's guarantee; elsewhere unspecified),
+//   NaN for a NaN x. The cheap form for exp where its result cannot be subnormal or overflow.
 //
 // NaN and min / max: min(a, b) = a < b ? a : b and max(a, b) = a > b ? a : b on every ISA
 // (the x86 instructions' rule), so when either is NaN the result is b. Clamp as

@@ -2,7 +2,7 @@
 // Vec<float>: 8 lanes in a ymm register, Vec<double>: 4. Masks are all-ones / all-zeros lanes.
 // Partial loads and stores use vmaskmov (lanes past n are neither read nor written, so they
 // cannot fault). ldexp builds 2^n1 and 2^n2 (n1 = n / 2 rounded, n2 = n - n1) in the exponent
-// field and multiplies by both, so that each factor is a normal number.
+// field and multiplies by both, so that each factor is a normal number; ldexp_normal builds 2^n.
 #pragma once
 
 #include <immintrin.h>
@@ -82,6 +82,11 @@ PYRNN_SIMD_INLINE VecF32 ldexp(VecF32 x, VecF32 n) {
   const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
   return {_mm256_mul_ps(_mm256_mul_ps(x.v, s1), s2)};
 }
+PYRNN_SIMD_INLINE VecF32 ldexp_normal(VecF32 x, VecF32 n) {
+  const __m256i ni = _mm256_cvtps_epi32(n.v);  // exact: n is integral
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  return {_mm256_mul_ps(x.v, scale)};
+}
 PYRNN_SIMD_INLINE VecF32::Mask operator<(VecF32 a, VecF32 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF32::Mask operator<=(VecF32 a, VecF32 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ)}; }
 PYRNN_SIMD_INLINE VecF32::Mask operator>(VecF32 a, VecF32 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
@@ -118,6 +123,12 @@ PYRNN_SIMD_INLINE VecF64 ldexp(VecF64 x, VecF64 n) {
   const __m256d s1 = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t1), 52), bias));
   const __m256d s2 = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t2), 52), bias));
   return {_mm256_mul_pd(_mm256_mul_pd(x.v, s1), s2)};
+}
+PYRNN_SIMD_INLINE VecF64 ldexp_normal(VecF64 x, VecF64 n) {
+  const __m256d shifted = _mm256_add_pd(n.v, _mm256_set1_pd(0x1.8p52));  // low bits: n (as in ldexp)
+  const __m256i bias = _mm256_set1_epi64x(std::int64_t{1023} << 52);
+  const __m256d scale = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(shifted), 52), bias));
+  return {_mm256_mul_pd(x.v, scale)};
 }
 PYRNN_SIMD_INLINE VecF64::Mask operator<(VecF64 a, VecF64 b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF64::Mask operator<=(VecF64 a, VecF64 b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LE_OQ)}; }

@@ -1,7 +1,8 @@
 // AVX-512 (F + DQ) vector wrapper, included by simd/vec.h (interface documented there).
 // Vec<float>: 16 lanes in a zmm register, Vec<double>: 8. Masks are k-registers. Partial loads
 // and stores are masked (lanes past n are neither read nor written, so they cannot fault).
-// ldexp is vscalefps / vscalefpd: any n, one rounding, overflow and subnormals handled in hardware.
+// ldexp is vscalefps / vscalefpd: any n, one rounding, overflow and subnormals handled in hardware;
+// ldexp_normal is the same instruction.
 // min, max and scalef are spelled as their zero-masking forms with an all-ones mask (the same
 // instruction): GCC 12's plain forms trip a false -Wmaybe-uninitialized (GCC bug 105593).
 #pragma once
@@ -69,6 +70,7 @@ PYRNN_SIMD_INLINE VecF32 copysign(VecF32 mag, VecF32 sign) {
   return {_mm512_or_ps(_mm512_andnot_ps(s, mag.v), _mm512_and_ps(s, sign.v))};
 }
 PYRNN_SIMD_INLINE VecF32 ldexp(VecF32 x, VecF32 n) { return {_mm512_maskz_scalef_ps(0xFFFF, x.v, n.v)}; }
+PYRNN_SIMD_INLINE VecF32 ldexp_normal(VecF32 x, VecF32 n) { return ldexp(x, n); }
 PYRNN_SIMD_INLINE VecF32::Mask operator<(VecF32 a, VecF32 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF32::Mask operator<=(VecF32 a, VecF32 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ)}; }
 PYRNN_SIMD_INLINE VecF32::Mask operator>(VecF32 a, VecF32 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ)}; }
@@ -96,6 +98,7 @@ PYRNN_SIMD_INLINE VecF64 copysign(VecF64 mag, VecF64 sign) {
   return {_mm512_or_pd(_mm512_andnot_pd(s, mag.v), _mm512_and_pd(s, sign.v))};
 }
 PYRNN_SIMD_INLINE VecF64 ldexp(VecF64 x, VecF64 n) { return {_mm512_maskz_scalef_pd(0xFF, x.v, n.v)}; }
+PYRNN_SIMD_INLINE VecF64 ldexp_normal(VecF64 x, VecF64 n) { return ldexp(x, n); }
 PYRNN_SIMD_INLINE VecF64::Mask operator<(VecF64 a, VecF64 b) { return {_mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF64::Mask operator<=(VecF64 a, VecF64 b) { return {_mm512_cmp_pd_mask(a.v, b.v, _CMP_LE_OQ)}; }
 PYRNN_SIMD_INLINE VecF64::Mask operator>(VecF64 a, VecF64 b) { return {_mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ)}; }

@@ -4,7 +4,8 @@
 // No FMA at baseline: fma(a, b, c) rounds twice. Masks are the integer vectors that vector
 // comparisons give (all ones / all zeros per lane). Partial loads / stores move the first n
 // lanes one at a time. ldexp builds 2^n1 and 2^n2 (n1 = n / 2 rounded, n2 = n - n1) in the
-// exponent field via the 1.5 * 2^mant shifter, so that each factor is a normal number.
+// exponent field via the 1.5 * 2^mant shifter, so that each factor is a normal number;
+// ldexp_normal builds 2^n the same way.
 #pragma once
 
 #include <cstdint>
@@ -113,6 +114,13 @@ PYRNN_SIMD_INLINE Vec<T> ldexp(Vec<T> x, Vec<T> n) {
   const auto b1 = (__builtin_bit_cast(typename L::Bits, t1) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
   const auto b2 = (__builtin_bit_cast(typename L::Bits, t2) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
   return {x.v * __builtin_bit_cast(typename L::Values, b1) * __builtin_bit_cast(typename L::Values, b2)};
+}
+template <typename T>
+PYRNN_SIMD_INLINE Vec<T> ldexp_normal(Vec<T> x, Vec<T> n) {
+  using L = GenericLanes<T>;
+  const auto shifted = n.v + L::kShifter;  // low bits: n
+  const auto b = (__builtin_bit_cast(typename L::Bits, shifted) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
+  return {x.v * __builtin_bit_cast(typename L::Values, b)};
 }
 template <typename T>
 PYRNN_SIMD_INLINE MaskOf<T> operator<(Vec<T> a, Vec<T> b) { return {a.v < b.v}; }
