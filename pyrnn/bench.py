@@ -27,6 +27,10 @@ the state carried). Ratios are best peer ms / pyrnn ms, so > 1 means pyrnn is fa
 per forward step G*2*B*H*(I+H) (G = 4/3/1), training 3x forward; GFLOP/s are also given as a %
 of the machine's float32 GEMM rate (NumPy's 2048^3 matmul at the same thread count; in a child
 process with OpenBLAS's own choice of kernel when this one runs under BLAS_KERNEL_OVERRIDES).
+That rate is measured once at the start; the GEMM-bound cases (throughput, training) also time
+the matmul in their own rounds, beside pyrnn and the peers, and their % is against the median
+of those samples, so that a slow or a fast period of a shared host moves both sides of it alike.
+Not under BLAS_KERNEL_OVERRIDES, where this process's matmul is not the machine's.
 
 The case list CASES is the one place the grid lives; bench/ and tests/ import it.
 """
@@ -68,6 +72,9 @@ SETTLE_S = 0.02          # quiet time before each sample: no thread of the proce
 SETTLE_LIMIT_S = 1.0     # longest wait for it (seen: ONNX Runtime's workers spin ~40 ms after a
                          # run, OpenBLAS's ~110 ms after a product, on a 2-core Zen 4)
 STREAM_STEPS = 100       # steps per streaming sample; the state is carried from step to step
+MATMUL_N = 2048          # the machine rate's product: NumPy's float32 MATMUL_N^3 matmul
+MATMUL = "matmul"        # its samples' name among a case's
+GEMM_BOUND_KINDS = ("throughput", "training")  # cases that time the matmul in their rounds
 SEED = 20240
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -530,22 +537,25 @@ def thread_limits(threads):
             set_(before)
 
 
-def matmul_gflops(n=2048, repeats=5):
-    """NumPy's float32 n^3 matmul in this process, median of `repeats`, GFLOP/s. Raises
-    CheckFailure when the product is wrong (a BLAS that miscomputes on this CPU has no rate)."""
+def matmul_call(n=MATMUL_N):
+    """-> a zero-argument call of NumPy's float32 n^3 matmul (random operands, a preallocated
+    product). Raises CheckFailure when the product is wrong (a BLAS that miscomputes on this CPU
+    has no rate)."""
     rng = np.random.default_rng(SEED)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    error = rel_err((a @ b)[:2], a[:2].astype(np.float64) @ b.astype(np.float64))
+    c = np.empty((n, n), dtype=np.float32)
+    error = rel_err(np.matmul(a, b, out=c)[:2], a[:2].astype(np.float64) @ b.astype(np.float64))
     if error > OUT_RTOL:
         raise CheckFailure(f"NumPy's float32 matmul is wrong on this machine: relative error {error:.1e} "
                            "on its first rows")
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return lambda: np.matmul(a, b, out=c)
+
+
+def matmul_gflops(n=MATMUL_N, repeats=5):
+    """NumPy's float32 n^3 matmul in this process (matmul_call), median of `repeats`, GFLOP/s."""
+    run = matmul_call(n)
+    return 2 * n**3 / statistics.median(timed_call(run)[0] for _ in range(repeats)) / 1e9
 
 
 # Variables with which some machines steer OpenBLAS's choice of kernel, against bugs of older
@@ -605,6 +615,7 @@ class CaseResult:
     flops: float
     pyrnn_ms: float
     gflops: float
+    matmul_gflops: float                   # the rate matmul_pct is against (see the module docstring)
     matmul_pct: float
     out_err: float                         # max over outputs, pyrnn vs float64 oracle
     grad_err: float | None                 # max over gradients (training only)
@@ -657,27 +668,31 @@ def _sample(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def _interleaved_samples(impls, number, rounds):
-    """variant -> `rounds` samples (seconds per call): each round takes one sample of every
-    implementation, the starting one rotated from round to round; garbage collection off."""
-    samples = {impl.name: [] for impl in impls}
+def _interleaved_samples(runs, number, rounds):
+    """name -> `rounds` samples (seconds per call) of each zero-argument call in `runs` (name ->
+    call): each round takes one sample of every call, the starting one rotated from round to
+    round; garbage collection off."""
+    names = list(runs)
+    samples = {name: [] for name in names}
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for r in range(rounds):
-            k = r % len(impls)
-            for impl in impls[k:] + impls[:k]:
+            k = r % len(names)
+            for name in names[k:] + names[:k]:
                 settle()
-                samples[impl.name].append(_sample(impl.run, number[impl.name]))
+                samples[name].append(_sample(runs[name], number[name]))
     finally:
         if gc_was_enabled:
             gc.enable()
     return samples
 
 
-def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, log=None):
-    """Check, then time, one case -> CaseResult (see the module docstring for how)."""
+def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, matmul_run=None, log=None):
+    """Check, then time, one case -> CaseResult (see the module docstring for how). matmul_rate:
+    the run's machine rate; matmul_run: matmul_call()'s call, which a GEMM-bound case times in
+    its rounds (None: matmul_rate for every case)."""
     log = log or (lambda message: None)
     w = Workload(case)
     pyrnn_impl = make_impls("pyrnn", w, threads)[0]
@@ -727,11 +742,17 @@ def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, l
             continue
         number[impl.name] = max(1, math.ceil(sample_s / max(seconds, 1e-9)))
         round_s += number[impl.name] * seconds
+    runs = {impl.name: impl.run for impl in impls}
+    if matmul_run is not None and case.kind in GEMM_BOUND_KINDS:
+        runs[MATMUL] = matmul_run
+        seconds = 2 * MATMUL_N**3 / (matmul_rate * 1e9)
+        number[MATMUL] = max(1, math.ceil(sample_s / seconds))
+        round_s += number[MATMUL] * seconds
     # At least 3 rounds; fewer than asked when a round is so slow that they would overrun the budget.
     rounds = max(min(3, rounds), min(rounds, int(budget_s / round_s)))
-    log(f"{case.name}: timing {', '.join(i.name for i in impls)} x {rounds} rounds")
+    log(f"{case.name}: timing {', '.join(runs)} x {rounds} rounds")
 
-    samples = _interleaved_samples(impls, number, rounds)
+    samples = _interleaved_samples(runs, number, rounds)
 
     per_unit = STREAM_STEPS if case.kind == "streaming" else 1
     samples_ms = {name: [1e3 * s / per_unit for s in values] for name, values in samples.items()}
@@ -749,8 +770,10 @@ def run_case(case, *, threads, peers, rounds, sample_s, budget_s, matmul_rate, l
     timed_peers = {p: r.ms for p, r in peer_results.items() if r.ms is not None}
     best = min(timed_peers, key=timed_peers.get) if timed_peers else None
     gflops = case.flops / (pyrnn_ms * 1e-3) / 1e9
+    if MATMUL in samples:
+        matmul_rate = 2 * MATMUL_N**3 / statistics.median(samples[MATMUL]) / 1e9
     return CaseResult(
-        case=case, flops=case.flops, pyrnn_ms=pyrnn_ms, gflops=gflops,
+        case=case, flops=case.flops, pyrnn_ms=pyrnn_ms, gflops=gflops, matmul_gflops=matmul_rate,
         matmul_pct=100 * gflops / matmul_rate if matmul_rate else math.nan,
         out_err=max(outs.values()), grad_err=max(grads.values()) if grads else None,
         errors={**outs, **grads}, peers=peer_results, best_peer=best,
@@ -797,6 +820,7 @@ def run_bench(cases, *, threads, quick=False, rounds=None, peers=None, matmul_re
     sample_s, budget_s = (0.01, 5.0) if quick else (0.05, 45.0)
     with thread_limits(threads) as blas:
         rate, rate_note = machine_matmul_gflops(threads, repeats=matmul_repeats or (3 if quick else 5))
+        matmul_run = None if rate_note else matmul_call()  # with a note, not this process's matmul
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "isa": pyrnn.active_isa(), "threads": threads, "blas_threads": blas,
@@ -805,13 +829,15 @@ def run_bench(cases, *, threads, quick=False, rounds=None, peers=None, matmul_re
             "versions": {name: _version(name) for name in
                          ("numpy", "torch", "onnxruntime", "onnx", "threadpoolctl")},
             "load_average": _load_average(),
-            "matmul_gflops": rate, "matmul_note": rate_note, "peers": list(peers), "quick": quick,
+            "matmul_gflops": rate, "matmul_note": rate_note, "matmul_in_rounds": matmul_run is not None,
+            "peers": list(peers), "quick": quick,
             "rounds": rounds,
             "sample_s": sample_s, "budget_s": budget_s, "stream_steps": STREAM_STEPS,
             "tolerances": {"out_rtol": OUT_RTOL, "grad_rtol": GRAD_RTOL, "peer_rtol": PEER_RTOL},
         }
         results = [run_case(case, threads=threads, peers=peers, rounds=rounds, sample_s=sample_s,
-                            budget_s=budget_s, matmul_rate=rate, log=log) for case in cases]
+                            budget_s=budget_s, matmul_rate=rate, matmul_run=matmul_run, log=log)
+                   for case in cases]
         meta["load_average_end"] = _load_average()
     return Report(meta, results)
 
@@ -843,8 +869,9 @@ def format_table(report):
         f"{m['cpu']}",
         f"build: {', '.join(f'{k}={v}' for k, v in b.items())}",
         f"versions: python {m['python']}, {versions}",
-        f"machine rate: NumPy float32 matmul 2048^3 = {m['matmul_gflops']:.1f} GFLOP/s"
-        f"{' (' + m['matmul_note'] + ')' if m.get('matmul_note') else ''}; "
+        f"machine rate: NumPy float32 matmul {MATMUL_N}^3 = {m['matmul_gflops']:.1f} GFLOP/s"
+        f"{' (' + m['matmul_note'] + ')' if m.get('matmul_note') else ''} at the start"
+        f"{'; % mm of throughput and training: against that matmul timed in their rounds' if m.get('matmul_in_rounds') else ''}; "
         f"load average {m['load_average']} at start, {m.get('load_average_end')} at end "
         f"({m['cpu_count']} CPUs)",
         f"times: median ms per call (streaming: per step, {m['stream_steps']} steps carried), "

@@ -3,6 +3,7 @@ grid, the runner end to end on tiny cases (checks, timing, table, JSON, plot), t
 fail loudly on a wrong answer, and that the ONNX model builder computes pyrnn's layers."""
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -53,9 +54,20 @@ def test_runner_checks_times_and_reports(tmp_path, monkeypatch):
     report = bench.run_bench(TINY, threads=1, quick=True, rounds=2, matmul_repeats=1)
     peers = bench.available_peers()
     assert report.meta["threads"] == 1 and report.meta["matmul_gflops"] > 0
+    in_rounds = report.meta["matmul_in_rounds"]
+    assert in_rounds == (report.meta["matmul_note"] == "")  # not under BLAS_KERNEL_OVERRIDES
     assert [r.case for r in report.results] == TINY
     for r in report.results:
         assert r.pyrnn_ms > 0 and r.gflops > 0 and r.rounds == 2
+        # GEMM-bound cases time the matmul in their rounds and measure their % against it
+        timed_matmul = in_rounds and r.case.kind in bench.GEMM_BOUND_KINDS
+        assert (bench.MATMUL in r.samples_ms) == timed_matmul
+        if timed_matmul:
+            median_s = 1e-3 * statistics.median(r.samples_ms[bench.MATMUL])
+            assert r.matmul_gflops == pytest.approx(2 * bench.MATMUL_N**3 / median_s / 1e9)
+        else:
+            assert r.matmul_gflops == report.meta["matmul_gflops"]
+        assert r.matmul_pct == pytest.approx(100 * r.gflops / r.matmul_gflops)
         assert 0 <= r.out_err <= bench.OUT_RTOL
         training = r.case.kind == "training"
         assert (r.grad_err is not None) == training
