@@ -864,6 +864,7 @@ def format_table(report):
     m = report.meta
     b = m["build_info"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v and k != "threadpoolctl")
+    in_rounds = "; % mm of throughput and training: against that matmul timed in their rounds"
     lines = [
         f"pyrnn bench: ISA {m['isa']}, {m['threads']} thread(s) (NumPy BLAS: {m['blas_threads']}), "
         f"{m['cpu']}",
@@ -871,7 +872,7 @@ def format_table(report):
         f"versions: python {m['python']}, {versions}",
         f"machine rate: NumPy float32 matmul {MATMUL_N}^3 = {m['matmul_gflops']:.1f} GFLOP/s"
         f"{' (' + m['matmul_note'] + ')' if m.get('matmul_note') else ''} at the start"
-        f"{'; % mm of throughput and training: against that matmul timed in their rounds' if m.get('matmul_in_rounds') else ''}; "
+        f"{in_rounds if m.get('matmul_in_rounds') else ''}; "
         f"load average {m['load_average']} at start, {m.get('load_average_end')} at end "
         f"({m['cpu_count']} CPUs)",
         f"times: median ms per call (streaming: per step, {m['stream_steps']} steps carried), "

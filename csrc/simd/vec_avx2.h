@@ -127,7 +127,8 @@ PYRNN_SIMD_INLINE VecF64 ldexp(VecF64 x, VecF64 n) {
 PYRNN_SIMD_INLINE VecF64 ldexp_normal(VecF64 x, VecF64 n) {
   const __m256d shifted = _mm256_add_pd(n.v, _mm256_set1_pd(0x1.8p52));  // low bits: n (as in ldexp)
   const __m256i bias = _mm256_set1_epi64x(std::int64_t{1023} << 52);
-  const __m256d scale = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(shifted), 52), bias));
+  const __m256i exponent = _mm256_slli_epi64(_mm256_castpd_si256(shifted), 52);
+  const __m256d scale = _mm256_castsi256_pd(_mm256_add_epi64(exponent, bias));
   return {_mm256_mul_pd(x.v, scale)};
 }
 PYRNN_SIMD_INLINE VecF64::Mask operator<(VecF64 a, VecF64 b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
