@@ -13,15 +13,18 @@ struct GruStep {
   Lanes<T> r, z, n, h;
 };
 
-// pre: r and z pre-activations and hidden_lin; x_n: the n gate's input side.
+// The forward in two stages, as lstm.h's: the r and z gates (gru_gates), then n and h'
+// (gru_state). pre: r and z pre-activations and hidden_lin; x_n: the n gate's input side.
 template <typename T>
-inline GruStep<T> gru_forward(const Lanes<T>* pre, Lanes<T> x_n, Lanes<T> h_prev) {
-  GruStep<T> s;
+inline void gru_gates(const Lanes<T>* pre, GruStep<T>& s) {
   s.r = sigmoid_lanes<T>(pre[0]);
   s.z = sigmoid_lanes<T>(pre[1]);
-  s.n = tanh_lanes<T>(x_n + s.r * pre[2]);
-  s.h = (broadcast<T>(1) - s.z) * s.n + s.z * h_prev;
-  return s;
+}
+
+template <typename T>
+inline void gru_state(const Lanes<T>* pre, Lanes<T> x_n, Lanes<T> h_prev, GruStep<T>& s) {
+  s.n = tanh_lanes<T>(fma(s.r, pre[2], x_n));
+  s.h = fma(s.z, h_prev, (broadcast<T>(1) - s.z) * s.n);
 }
 
 // d_pre_x: gradients of the input-side pre-activations; d_pre_h: of the hidden-side ones

@@ -15,17 +15,23 @@ struct LstmStep {
   Lanes<T> i, f, g, o, c, tanh_c, r;
 };
 
+// The forward in two stages, so that a step's tile can take all its vectors through each stage
+// before the next (sequence/recurrence.h): the gates (lstm_gates), then the state (lstm_state).
+// One vector's tanh(c') waits for its gates' activations, two activation latencies in a row;
+// the vectors of a tile are independent, and their chains overlap.
 template <typename T>
-inline LstmStep<T> lstm_forward(const Lanes<T>* pre, Lanes<T> c_prev) {
-  LstmStep<T> s;
+inline void lstm_gates(const Lanes<T>* pre, LstmStep<T>& s) {
   s.i = sigmoid_lanes<T>(pre[0]);
   s.f = sigmoid_lanes<T>(pre[1]);
   s.g = tanh_lanes<T>(pre[2]);
   s.o = sigmoid_lanes<T>(pre[3]);
-  s.c = s.f * c_prev + s.i * s.g;
+}
+
+template <typename T>
+inline void lstm_state(Lanes<T> c_prev, LstmStep<T>& s) {
+  s.c = fma(s.f, c_prev, s.i * s.g);
   s.tanh_c = tanh_lanes<T>(s.c);
   s.r = s.o * s.tanh_c;
-  return s;
 }
 
 // d_pre[0..3]: gradients of the pre-activations; returns the gradient w.r.t. c (the previous

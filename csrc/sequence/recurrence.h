@@ -94,9 +94,37 @@ inline const T* x_proj_row(const StepContext<T>& s, const T* x_proj, index_t b) 
   return x_proj + b * s.layer->spec.directions * G * Hp + s.direction * G * Hp;
 }
 
-// The cell maths on one row's accumulators for one unit block (units u0 .. u0+n-1 are real).
+// What a block's cell maths and stores read besides its accumulators: the previous h (zero with
+// a projection, where h has P columns and project_step owns it), c (LSTM) and the n gate's input
+// side (GRU).
+template <typename T>
+struct BlockState {
+  Lanes<T> h_prev, c_prev, x_n;
+};
+
 template <typename T, Cell kCell>
-PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, Lanes<T>* acc) {
+PYRNN_SIMD_INLINE BlockState<T> load_block_state(const StepContext<T>& s, index_t b, index_t u0) {
+  const index_t Hp = s.layer->padded_hidden;
+  BlockState<T> state{};
+  if (s.layer->spec.proj_size == 0) state.h_prev = load_lanes(s.h_cur + b * s.hs + u0);
+  if constexpr (kCell == Cell::lstm) state.c_prev = load_lanes(s.c_prev + b * Hp + u0);
+  if constexpr (kCell == Cell::gru) {
+    const T* x_row = x_proj_row<T, kCell>(s, s.x_proj, b);
+    state.x_n = load_lanes(x_row + 2 * Hp + u0) + load_lanes(s.x_bias + 2 * Hp + u0);
+  }
+  return state;
+}
+
+// What the cell maths gives for a block: its gates and new state (cells/*.h), an RNN's new h.
+template <typename T, Cell kCell>
+using CellStep = std::conditional_t<kCell == Cell::lstm, LstmStep<T>,
+                                    std::conditional_t<kCell == Cell::gru, GruStep<T>, Lanes<T>>>;
+
+// One row's stores for one unit block (units u0 .. u0+n-1 are real), from its cell maths; rows at
+// t >= length keep their state instead.
+template <typename T, Cell kCell>
+PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t u0, const Lanes<T>* acc,
+                                     const BlockState<T>& state, const CellStep<T, kCell>& step) {
   const PackedLayer<T>& L = *s.layer;
   const LayerSpec& spec = L.spec;
   const index_t H = spec.hidden_size, Hp = L.padded_hidden, D = spec.directions, d = s.direction;
@@ -105,14 +133,13 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
   const bool valid = row_valid(s, b);
   const index_t tape_row = s.tape_row0 + b;
   T* y_row = s.y + b * s.y_stride + u0;
-  // The state this block reads; with a projection, h has P columns and project_step owns it.
-  const Lanes<T> h_prev = projected ? Lanes<T>{} : load_lanes(s.h_cur + b * s.hs + u0);
+  const Lanes<T> h_prev = state.h_prev;
   if (s.tape != nullptr && !projected)  // zero at padded steps: see tape.h
     store_first_lanes(s.tape->h_prev.data() + tape_row * D * H + d * H + u0, valid ? h_prev : Lanes<T>{}, n);
 
   if constexpr (kCell == Cell::lstm) {
     T* c_row = s.c_next + b * Hp + u0;
-    const Lanes<T> c_prev = load_lanes(s.c_prev + b * Hp + u0);
+    const Lanes<T> c_prev = state.c_prev;
     const index_t tape_offset = tape_row * D * H + d * H + u0;
     if (s.tape != nullptr) store_first_lanes(s.tape->c_prev.data() + tape_offset, c_prev, n);
     if (!valid) {
@@ -125,7 +152,6 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
       }
       return;
     }
-    const LstmStep<T> step = lstm_forward<T>(acc, c_prev);
     store_lanes(c_row, step.c);
     const Lanes<T> out = step.r;
     if (projected) {
@@ -151,9 +177,6 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
     }
     Lanes<T> h_new;
     if constexpr (kCell == Cell::gru) {
-      const T* x_row = x_proj_row<T, kCell>(s, s.x_proj, b);
-      const Lanes<T> x_n = load_lanes(x_row + 2 * Hp + u0) + load_lanes(s.x_bias + 2 * Hp + u0);
-      const GruStep<T> step = gru_forward<T>(acc, x_n, h_prev);
       h_new = step.h;
       if (s.tape != nullptr) {
         T* gates = s.tape->gates.data() + tape_row * D * 3 * H + d * 3 * H + u0;
@@ -163,11 +186,51 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
         store_first_lanes(s.tape->hidden_lin.data() + tape_row * D * H + d * H + u0, acc[2], n);
       }
     } else {
-      h_new = rnn_forward<T>(kCell == Cell::rnn_relu, acc[0]);
+      h_new = step;
       if (s.tape != nullptr) store_first_lanes(s.tape->gates.data() + tape_row * D * H + d * H + u0, h_new, n);
     }
     store_lanes(s.h_next + b * s.hs + u0, h_new);
     store_first_lanes(y_row, h_new, n);
+  }
+}
+
+// The cell maths of a tile's kRows x kBlocks vectors of units, then each block's stores. LSTM and
+// GRU take every vector through one stage of their maths before the next (cells/lstm.h): every
+// vector's maths is as it would be alone, the same bits. Rows at t >= length go through the maths
+// too, and cell_epilogue drops it. On Zen 1, B = 1, two threads: LSTM and GRU(64, 128..256)
+// latency calls 4-8% faster, one thread within 2% (docs/HACKING.md). An RNN's one activation has
+// no chain to overlap, and staging made it 1-2% slower: block by block.
+template <typename T, Cell kCell, int kRows, int kBlocks>
+PYRNN_SIMD_INLINE void tile_epilogue(const StepContext<T>& s, index_t b0, index_t block0,
+                                     const Lanes<T> (&acc)[kRows][kBlocks][kGates<kCell>]) {
+  constexpr index_t U = kUnitBlock<T>;
+  if constexpr (kCell == Cell::rnn_relu || kCell == Cell::rnn_tanh) {
+    for (int r = 0; r < kRows; ++r)
+      for (int jb = 0; jb < kBlocks; ++jb) {
+        const index_t u0 = (block0 + jb) * U;
+        cell_epilogue<T, kCell>(s, b0 + r, u0, acc[r][jb], load_block_state<T, kCell>(s, b0 + r, u0),
+                                rnn_forward<T>(kCell == Cell::rnn_relu, acc[r][jb][0]));
+      }
+  } else {
+    BlockState<T> state[kRows][kBlocks];
+    CellStep<T, kCell> step[kRows][kBlocks];
+    for (int r = 0; r < kRows; ++r)
+      for (int jb = 0; jb < kBlocks; ++jb) state[r][jb] = load_block_state<T, kCell>(s, b0 + r, (block0 + jb) * U);
+    if constexpr (kCell == Cell::lstm) {
+      for (int r = 0; r < kRows; ++r)
+        for (int jb = 0; jb < kBlocks; ++jb) lstm_gates<T>(acc[r][jb], step[r][jb]);
+      for (int r = 0; r < kRows; ++r)
+        for (int jb = 0; jb < kBlocks; ++jb) lstm_state<T>(state[r][jb].c_prev, step[r][jb]);
+    } else {
+      for (int r = 0; r < kRows; ++r)
+        for (int jb = 0; jb < kBlocks; ++jb) gru_gates<T>(acc[r][jb], step[r][jb]);
+      for (int r = 0; r < kRows; ++r)
+        for (int jb = 0; jb < kBlocks; ++jb)
+          gru_state<T>(acc[r][jb], state[r][jb].x_n, state[r][jb].h_prev, step[r][jb]);
+    }
+    for (int r = 0; r < kRows; ++r)
+      for (int jb = 0; jb < kBlocks; ++jb)
+        cell_epilogue<T, kCell>(s, b0 + r, (block0 + jb) * U, acc[r][jb], state[r][jb], step[r][jb]);
   }
 }
 
@@ -299,8 +362,7 @@ void fused_step_tile(const StepContext<T>& s, index_t b0, index_t block0) {
       k = k_end;
     }
   }
-  for (int r = 0; r < kRows; ++r)
-    for (int jb = 0; jb < kBlocks; ++jb) cell_epilogue<T, kCell>(s, b0 + r, (block0 + jb) * U, acc[r][jb]);
+  tile_epilogue<T, kCell, kRows, kBlocks>(s, b0, block0, acc);
 }
 
 // Tiling: a tile of J unit blocks by up to kTileRows rows keeps G*J*rows accumulators, 24 of
