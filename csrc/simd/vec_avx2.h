@@ -73,19 +73,18 @@ PYRNN_SIMD_INLINE VecF32 copysign(VecF32 mag, VecF32 sign) {
   const __m256 s = _mm256_set1_ps(-0.0f);
   return {_mm256_or_ps(_mm256_andnot_ps(s, mag.v), _mm256_and_ps(s, sign.v))};
 }
+// 2^k for integer lanes k in the normal range: k + 127 in the exponent field.
+PYRNN_SIMD_INLINE __m256 exponent_scale(__m256i k) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+}
 PYRNN_SIMD_INLINE VecF32 ldexp(VecF32 x, VecF32 n) {
   const __m256i ni = _mm256_cvtps_epi32(n.v);  // exact: n is integral
   const __m256i n1 = _mm256_srai_epi32(ni, 1);
   const __m256i n2 = _mm256_sub_epi32(ni, n1);
-  const __m256i bias = _mm256_set1_epi32(127);
-  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-  return {_mm256_mul_ps(_mm256_mul_ps(x.v, s1), s2)};
+  return {_mm256_mul_ps(_mm256_mul_ps(x.v, exponent_scale(n1)), exponent_scale(n2))};
 }
 PYRNN_SIMD_INLINE VecF32 ldexp_normal(VecF32 x, VecF32 n) {
-  const __m256i ni = _mm256_cvtps_epi32(n.v);  // exact: n is integral
-  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-  return {_mm256_mul_ps(x.v, scale)};
+  return {_mm256_mul_ps(x.v, exponent_scale(_mm256_cvtps_epi32(n.v)))};  // exact conversion: n is integral
 }
 PYRNN_SIMD_INLINE VecF32::Mask operator<(VecF32 a, VecF32 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF32::Mask operator<=(VecF32 a, VecF32 b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ)}; }
@@ -113,23 +112,20 @@ PYRNN_SIMD_INLINE VecF64 copysign(VecF64 mag, VecF64 sign) {
   const __m256d s = _mm256_set1_pd(-0.0);
   return {_mm256_or_pd(_mm256_andnot_pd(s, mag.v), _mm256_and_pd(s, sign.v))};
 }
+// No double -> int64 conversion in AVX2: adding 1.5 * 2^52 to an integral k (|k| < 2^51) leaves k
+// in the low mantissa bits (`shifted`), and shifting those bits left by 52 gives k << 52.
+PYRNN_SIMD_INLINE __m256d exponent_scale(__m256d shifted) {
+  const __m256i exponent = _mm256_slli_epi64(_mm256_castpd_si256(shifted), 52);
+  return _mm256_castsi256_pd(_mm256_add_epi64(exponent, _mm256_set1_epi64x(std::int64_t{1023} << 52)));
+}
 PYRNN_SIMD_INLINE VecF64 ldexp(VecF64 x, VecF64 n) {
-  // No double -> int64 conversion in AVX2: adding 1.5 * 2^52 leaves an integer k (|k| < 2^51)
-  // in the low mantissa bits, and shifting those bits left by 52 gives k << 52.
   const __m256d shifter = _mm256_set1_pd(0x1.8p52);
   const __m256d t1 = _mm256_fmadd_pd(n.v, _mm256_set1_pd(0.5), shifter);  // n1 = round(n / 2)
   const __m256d t2 = _mm256_add_pd(_mm256_sub_pd(n.v, _mm256_sub_pd(t1, shifter)), shifter);  // n - n1
-  const __m256i bias = _mm256_set1_epi64x(std::int64_t{1023} << 52);
-  const __m256d s1 = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t1), 52), bias));
-  const __m256d s2 = _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t2), 52), bias));
-  return {_mm256_mul_pd(_mm256_mul_pd(x.v, s1), s2)};
+  return {_mm256_mul_pd(_mm256_mul_pd(x.v, exponent_scale(t1)), exponent_scale(t2))};
 }
 PYRNN_SIMD_INLINE VecF64 ldexp_normal(VecF64 x, VecF64 n) {
-  const __m256d shifted = _mm256_add_pd(n.v, _mm256_set1_pd(0x1.8p52));  // low bits: n (as in ldexp)
-  const __m256i bias = _mm256_set1_epi64x(std::int64_t{1023} << 52);
-  const __m256i exponent = _mm256_slli_epi64(_mm256_castpd_si256(shifted), 52);
-  const __m256d scale = _mm256_castsi256_pd(_mm256_add_epi64(exponent, bias));
-  return {_mm256_mul_pd(x.v, scale)};
+  return {_mm256_mul_pd(x.v, exponent_scale(_mm256_add_pd(n.v, _mm256_set1_pd(0x1.8p52))))};
 }
 PYRNN_SIMD_INLINE VecF64::Mask operator<(VecF64 a, VecF64 b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
 PYRNN_SIMD_INLINE VecF64::Mask operator<=(VecF64 a, VecF64 b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LE_OQ)}; }

@@ -106,21 +106,23 @@ template <typename T>
 PYRNN_SIMD_INLINE Vec<T> copysign(Vec<T> mag, Vec<T> sign) {
   return from_bits<T>((bits_of(mag) & ~kSignBit<T>) | (bits_of(sign) & kSignBit<T>));
 }
+// 2^k for the integer k in the low mantissa bits of `shifted` (k + kShifter), in the normal range.
+template <typename T>
+PYRNN_SIMD_INLINE typename GenericLanes<T>::Values exponent_scale(typename GenericLanes<T>::Values shifted) {
+  using L = GenericLanes<T>;
+  const auto exponent = __builtin_bit_cast(typename L::Bits, shifted) << L::kMantissa;
+  return __builtin_bit_cast(typename L::Values, exponent + (L::kExponentBias << L::kMantissa));
+}
 template <typename T>
 PYRNN_SIMD_INLINE Vec<T> ldexp(Vec<T> x, Vec<T> n) {
   using L = GenericLanes<T>;
-  const auto t1 = n.v * T(0.5) + L::kShifter;           // low bits: n1 = round(n / 2)
+  const auto t1 = n.v * T(0.5) + L::kShifter;                // low bits: n1 = round(n / 2)
   const auto t2 = (n.v - (t1 - L::kShifter)) + L::kShifter;  // low bits: n2 = n - n1
-  const auto b1 = (__builtin_bit_cast(typename L::Bits, t1) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
-  const auto b2 = (__builtin_bit_cast(typename L::Bits, t2) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
-  return {x.v * __builtin_bit_cast(typename L::Values, b1) * __builtin_bit_cast(typename L::Values, b2)};
+  return {x.v * exponent_scale<T>(t1) * exponent_scale<T>(t2)};
 }
 template <typename T>
 PYRNN_SIMD_INLINE Vec<T> ldexp_normal(Vec<T> x, Vec<T> n) {
-  using L = GenericLanes<T>;
-  const auto shifted = n.v + L::kShifter;  // low bits: n
-  const auto b = (__builtin_bit_cast(typename L::Bits, shifted) << L::kMantissa) + (L::kExponentBias << L::kMantissa);
-  return {x.v * __builtin_bit_cast(typename L::Values, b)};
+  return {x.v * exponent_scale<T>(n.v + GenericLanes<T>::kShifter)};  // low bits: n
 }
 template <typename T>
 PYRNN_SIMD_INLINE MaskOf<T> operator<(Vec<T> a, Vec<T> b) { return {a.v < b.v}; }
