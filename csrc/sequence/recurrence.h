@@ -199,7 +199,7 @@ PYRNN_SIMD_INLINE void cell_epilogue(const StepContext<T>& s, index_t b, index_t
 // vector's maths is as it would be alone, the same bits. Rows at t >= length go through the maths
 // too, and cell_epilogue drops it. On Zen 1, B = 1, two threads: LSTM and GRU(64, 128..256)
 // latency calls 4-8% faster, one thread within 2% (docs/HACKING.md). An RNN's one activation has
-// no chain to overlap, and staging made it 1-2% slower: block by block.
+// no chain to overlap, and staging made it up to 3% slower: block by block.
 template <typename T, Cell kCell, int kRows, int kBlocks>
 PYRNN_SIMD_INLINE void tile_epilogue(const StepContext<T>& s, index_t b0, index_t block0,
                                      const Lanes<T> (&acc)[kRows][kBlocks][kGates<kCell>]) {
